@@ -1,0 +1,7 @@
+//! Integration tests: one test binary that drives the built `ncolony`.
+
+mod support;
+
+mod ctl;
+mod monitor;
+mod side;
