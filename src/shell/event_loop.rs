@@ -1,7 +1,27 @@
-//! The monitor's one event loop.
+//! The monitor's one event loop: a single thread that turns signals,
+//! directory events, child exits and timer expiries into core inputs, and
+//! carries out the core's actions.
 
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ncolony_core::dirscan::Change;
+use ncolony_core::message::Message;
+use ncolony_core::monitor::{Action, Input, Monitor, Pid, Policy, Sig};
+use ncolony_core::spec::{Name, ProcSpec};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::task::JoinSet;
+
+use super::output::relay;
+use super::reap::reap_all;
+use super::spawn::{SpawnContext, spawn};
+use super::watch::{ConfigDir, Dirty, MessagesDir, Watches};
 
 /// Arguments of `ncolony monitor` (defaults are the original's).
 #[derive(clap::Args, Debug, Clone)]
@@ -13,27 +33,345 @@ pub struct MonitorArgs {
     #[arg(long, env = "NCOLONY_MESSAGES_DIR")]
     pub messages: PathBuf,
     /// Seconds between full rescans (the safety net; inotify reacts at once).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
     pub frequency: f64,
     /// Keep each running child's pid in DIR/NAME.
     #[arg(long, value_name = "DIR")]
     pub pid: Option<PathBuf>,
     /// A death sooner than this many seconds after start is instant.
-    #[arg(short = 't', long, default_value_t = 1.0)]
+    #[arg(short = 't', long, default_value_t = 1.0, value_parser = seconds)]
     pub threshold: f64,
     /// Seconds between SIGTERM and SIGKILL when stopping a child.
-    #[arg(short = 'k', long, default_value_t = 5.0)]
+    #[arg(short = 'k', long, default_value_t = 5.0, value_parser = seconds)]
     pub killtime: f64,
     /// The first restart delay after an instant death, in seconds.
-    #[arg(short = 'm', long, default_value_t = 1.0)]
+    #[arg(short = 'm', long, default_value_t = 1.0, value_parser = seconds)]
     pub minrestartdelay: f64,
     /// The cap on the doubling restart delay, in seconds.
-    #[arg(short = 'M', long, default_value_t = 3600.0)]
+    #[arg(short = 'M', long, default_value_t = 3600.0, value_parser = seconds)]
     pub maxrestartdelay: f64,
+}
+
+/// A number of seconds: finite and not negative (at most a year).
+fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
+    if !v.is_finite() || !(0.0..=31_536_000.0).contains(&v) {
+        return Err(format!("{s:?} must be between 0 and 31536000 seconds"));
+    }
+    Ok(v)
+}
+
+/// Like [`seconds`], but zero is refused.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    let v = seconds(s)?;
+    if v == 0.0 {
+        return Err(format!("{s:?} must be more than 0 seconds"));
+    }
+    Ok(v)
+}
+
+impl MonitorArgs {
+    fn policy(&self) -> anyhow::Result<Policy> {
+        if self.minrestartdelay > self.maxrestartdelay {
+            bail!(
+                "--minrestartdelay ({}) is more than --maxrestartdelay ({})",
+                self.minrestartdelay,
+                self.maxrestartdelay
+            );
+        }
+        Ok(Policy {
+            threshold: Duration::from_secs_f64(self.threshold),
+            min_restart_delay: Duration::from_secs_f64(self.minrestartdelay),
+            max_restart_delay: Duration::from_secs_f64(self.maxrestartdelay),
+            kill_time: Duration::from_secs_f64(self.killtime),
+        })
+    }
 }
 
 /// Runs the monitor until SIGTERM/SIGINT has stopped every child.
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("monitor is not implemented yet")
+    let policy = args.policy()?;
+    for (flag, dir) in [("--config", &args.config), ("--messages", &args.messages)] {
+        let meta = fs::metadata(dir)
+            .with_context(|| format!("{flag} {}", dir.display()))?;
+        if !meta.is_dir() {
+            bail!("{flag} {}: not a directory", dir.display());
+        }
+    }
+    if let Some(dir) = &args.pid {
+        fs::create_dir_all(dir).with_context(|| format!("--pid {}", dir.display()))?;
+    }
+    // Before the first child exists: orphans of our children come to us.
+    nix::sys::prctl::set_child_subreaper(true).context(
+        "cannot become a child subreaper (prctl PR_SET_CHILD_SUBREAPER); \
+         orphans would escape: run on Linux 3.4 or later, or as PID 1",
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("starting the event loop")?;
+    let code = runtime.block_on(Shell::new(args, policy)?.run())?;
+    Ok(ExitCode::from(code))
+}
+
+/// The loop's state: the core, the directories, and what the OS needs.
+struct Shell {
+    args: MonitorArgs,
+    monitor: Monitor,
+    ctx: SpawnContext,
+    config: ConfigDir,
+    messages: MessagesDir,
+    /// Output relays; finished ones are collected as the loop goes.
+    relays: JoinSet<()>,
+}
+
+impl Shell {
+    fn new(args: MonitorArgs, policy: Policy) -> anyhow::Result<Self> {
+        Ok(Shell {
+            monitor: Monitor::new(policy),
+            ctx: SpawnContext::init(),
+            config: ConfigDir::new(args.config.clone()),
+            messages: MessagesDir::new(args.messages.clone()),
+            relays: JoinSet::new(),
+            args,
+        })
+    }
+
+    async fn run(mut self) -> anyhow::Result<u8> {
+        // Signal handlers first: as PID 1, a signal without one is dropped.
+        let mut sigchld = signal(SignalKind::child()).context("handling SIGCHLD")?;
+        let mut sigterm = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        let mut sigint = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+        let mut sighup = signal(SignalKind::hangup()).context("handling SIGHUP")?;
+        let mut watches = Watches::new(&self.args.config, &self.args.messages)
+            .context("setting up inotify")?;
+        let period = Duration::from_secs_f64(self.args.frequency);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        tracing::info!(
+            config = %self.args.config.display(),
+            messages = %self.args.messages.display(),
+            pid = std::process::id(),
+            "monitor started"
+        );
+        self.rescan(Dirty { config: true, messages: true });
+        if let Some(code) = self.drive()? {
+            return Ok(code);
+        }
+        loop {
+            let deadline = self.monitor.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sigchld.recv() => self.reap(),
+                _ = sigterm.recv() => self.shutdown("SIGTERM"),
+                _ = sigint.recv() => self.shutdown("SIGINT"),
+                _ = sighup.recv() => {
+                    tracing::info!("SIGHUP: rescanning");
+                    self.rescan(Dirty { config: true, messages: true });
+                }
+                dirty = watches.wait() => match dirty {
+                    Ok(dirty) => self.rescan(dirty),
+                    Err(e) => {
+                        tracing::error!("reading inotify events: {e}; rescanning");
+                        self.rescan(Dirty { config: true, messages: true });
+                    }
+                },
+                _ = tick.tick() => {
+                    watches.rearm();
+                    self.rescan(Dirty { config: true, messages: true });
+                    // A safety net like the rescan: a lost SIGCHLD leaves no zombie.
+                    self.reap();
+                }
+                () = sleep => self.monitor.handle_timeout(Instant::now()),
+                Some(_) = self.relays.join_next(), if !self.relays.is_empty() => {}
+            }
+            if let Some(code) = self.drive()? {
+                self.flush_output().await;
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Carries out every queued action; `Some(code)` when the core says exit.
+    fn drive(&mut self) -> anyhow::Result<Option<u8>> {
+        while let Some(action) = self.monitor.poll_action() {
+            match action {
+                Action::Spawn { name, spec } => self.spawn(name, &spec),
+                Action::Signal { name, pid, sig } => signal_group(&name, pid, sig),
+                Action::Exit(code) => {
+                    tracing::info!(code, "every child has stopped; exiting");
+                    return Ok(Some(code));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn spawn(&mut self, name: Name, spec: &Arc<ProcSpec>) {
+        let now = Instant::now();
+        match spawn(&self.ctx, &name, spec) {
+            Ok(child) => {
+                tracing::info!(name = %name, pid = child.pid, "started");
+                self.relays.spawn(relay(name.to_string(), child.output));
+                self.write_pid_file(&name, child.pid);
+                self.monitor.handle(now, Input::Spawned { name, pid: Pid(child.pid) });
+            }
+            Err(error) => self.monitor.handle(now, Input::SpawnFailed { name, error }),
+        }
+    }
+
+    fn reap(&mut self) {
+        let mut exits = Vec::new();
+        if let Err(e) = reap_all(|pid, status| exits.push((pid, status))) {
+            tracing::error!("waitpid: {e}");
+        }
+        let now = Instant::now();
+        for (pid, status) in exits {
+            match self.monitor.name_of(pid).cloned() {
+                Some(name) => self.remove_pid_file(&name),
+                None => tracing::info!(pid = pid.0, ?status, "reaped an adopted orphan"),
+            }
+            self.monitor.handle(now, Input::Exited { pid, status });
+        }
+    }
+
+    fn shutdown(&mut self, why: &str) {
+        tracing::info!("{why}: stopping every child");
+        self.monitor.handle(Instant::now(), Input::Shutdown);
+    }
+
+    fn rescan(&mut self, dirty: Dirty) {
+        let now = Instant::now();
+        if dirty.config {
+            for change in self.config.rescan() {
+                let input = match change {
+                    Change::Added { name, content } | Change::Changed { name, content } => {
+                        config_input(&self.config.file(&name), name, &content)
+                    }
+                    Change::Removed { name } => Name::new(name).ok().map(|name| {
+                        tracing::info!(name = %name, "config removed");
+                        Input::Removed { name }
+                    }),
+                };
+                if let Some(input) = input {
+                    self.monitor.handle(now, input);
+                }
+            }
+        }
+        if dirty.messages {
+            for (path, bytes) in self.messages.take() {
+                match Message::parse(&bytes) {
+                    Ok(message) => {
+                        tracing::info!(file = %path.display(), ?message, "message");
+                        self.monitor.handle(now, Input::Message(message));
+                    }
+                    Err(e) => tracing::error!("message {}: {e}; deleted", path.display()),
+                }
+            }
+        }
+    }
+
+    /// Waits briefly for the relays to write what the children left in
+    /// their pipes; grandchildren holding a pipe open are not waited for.
+    async fn flush_output(&mut self) {
+        let all = async { while self.relays.join_next().await.is_some() {} };
+        // Not finishing in time only loses output of processes that outlive us.
+        let _elapsed = tokio::time::timeout(Duration::from_millis(500), all).await;
+    }
+
+    fn write_pid_file(&self, name: &Name, pid: i32) {
+        let Some(dir) = &self.args.pid else { return };
+        if let Err(e) = write_atomic(&dir.join(name.as_str()), pid.to_string().as_bytes()) {
+            tracing::error!("pid file {}: {e}", dir.join(name.as_str()).display());
+        }
+    }
+
+    fn remove_pid_file(&self, name: &Name) {
+        let Some(dir) = &self.args.pid else { return };
+        let path = dir.join(name.as_str());
+        if let Err(e) = fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::error!("pid file {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+/// The core input for a new or changed config file: `Configured` when it is
+/// valid, else `Removed` (the process must not run) after logging why.
+fn config_input(path: &Path, name: String, content: &[u8]) -> Option<Input> {
+    let name = match Name::new(name) {
+        Ok(name) => name,
+        Err(e) => {
+            tracing::error!("config {}: {e}; ignored", path.display());
+            return None;
+        }
+    };
+    match ProcSpec::parse(content) {
+        Ok(spec) => {
+            tracing::info!(name = %name, "config loaded");
+            Some(Input::Configured { name, spec: Arc::new(spec) })
+        }
+        Err(e) => {
+            tracing::error!("config {}: {e}; not running it", path.display());
+            Some(Input::Removed { name })
+        }
+    }
+}
+
+/// Sends `sig` to the child's process group, so a stopped service leaves no
+/// grandchildren behind; to the child alone if it has left its group.
+fn signal_group(name: &Name, pid: Pid, sig: Sig) {
+    let signal = match sig {
+        Sig::Term => Signal::SIGTERM,
+        Sig::Kill => Signal::SIGKILL,
+    };
+    let target = nix::unistd::Pid::from_raw(pid.0);
+    tracing::info!(name = %name, pid = pid.0, signal = %signal, "stopping");
+    match killpg(target, signal) {
+        Ok(()) => {}
+        Err(Errno::ESRCH) => match kill(target, signal) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => tracing::error!(name = %name, pid = pid.0, "kill {signal}: {e}"),
+        },
+        Err(e) => tracing::error!(name = %name, pid = pid.0, "killpg {signal}: {e}"),
+    }
+}
+
+/// Writes `path` through a hidden temporary sibling and a rename, so a reader
+/// never sees a partial file.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_checked() {
+        assert_eq!(seconds("1.5"), Ok(1.5));
+        assert!(seconds("-1").is_err());
+        assert!(seconds("nan").is_err());
+        assert!(seconds("x").is_err());
+        assert!(positive_seconds("0").is_err());
+    }
+
+    #[test]
+    fn a_bad_config_becomes_a_removal() {
+        let input = config_input(Path::new("/c/web"), "web".into(), b"{");
+        assert!(matches!(input, Some(Input::Removed { .. })));
+        let input = config_input(Path::new("/c/web"), "web".into(), br#"{"args": ["x"]}"#);
+        assert!(matches!(input, Some(Input::Configured { .. })));
+    }
 }

@@ -1,1 +1,170 @@
-//! spawn.
+//! Spawning a child: environment, executable lookup, uid/gid, its own process
+//! group, and one pipe that carries both its stdout and stderr.
+//!
+//! Children are started with `std::process::Command` and never waited on
+//! here: the reaper in [`super::reap`] is the only caller of `waitpid`.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::unistd::{Uid, pipe2};
+use ncolony_core::spec::{Name, ProcSpec};
+
+/// A child that is running: its pid and the read end of its output pipe.
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    /// The child's pid, also its process group id.
+    pub(crate) pid: i32,
+    /// Non-blocking read end of the pipe holding the child's stdout and stderr.
+    pub(crate) output: OwnedFd,
+}
+
+/// Process-wide facts the spawner needs, read once at start-up.
+#[derive(Debug, Clone)]
+pub(crate) struct SpawnContext {
+    /// The monitor's own `PATH`, for bare command names when the child's env has none.
+    pub(crate) path: Option<OsString>,
+    /// Whether the monitor runs as root (uid/gid need it).
+    pub(crate) is_root: bool,
+    /// The `RLIMIT_NOFILE` soft limit to restore in children, if the monitor raised its own.
+    pub(crate) nofile_soft: Option<u64>,
+}
+
+impl SpawnContext {
+    /// Reads the monitor's environment and raises its open-file limit to the
+    /// hard limit (1000 children need more than 1024 descriptors); children
+    /// get the original soft limit back.
+    pub(crate) fn init() -> Self {
+        let mut nofile_soft = None;
+        match getrlimit(Resource::RLIMIT_NOFILE) {
+            Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                Ok(()) => nofile_soft = Some(soft),
+                Err(e) => tracing::warn!("could not raise the open-file limit to {hard}: {e}"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not read the open-file limit: {e}"),
+        }
+        SpawnContext {
+            path: std::env::var_os("PATH"),
+            is_root: Uid::effective().is_root(),
+            nofile_soft,
+        }
+    }
+}
+
+/// Starts `spec` as process `name`. The error is one line for the log.
+pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<Spawned, String> {
+    if (spec.uid.is_some() || spec.gid.is_some()) && !ctx.is_root {
+        return Err("\"uid\"/\"gid\" are set but the monitor is not running as root".to_owned());
+    }
+    let env = spec.child_env(name, |var| {
+        std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
+    });
+    let search = env.get("PATH").map(OsString::from).or_else(|| ctx.path.clone());
+    let program = resolve(&spec.args[0], search.as_deref())?;
+
+    let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("creating a pipe: {e}"))?;
+    fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .map_err(|e| format!("making the pipe non-blocking: {e}"))?;
+    let write_err = write
+        .try_clone()
+        .map_err(|e| format!("duplicating the pipe: {e}"))?;
+
+    let mut cmd = Command::new(&program);
+    cmd.arg0(&spec.args[0])
+        .args(&spec.args[1..])
+        .env_clear()
+        .envs(&env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::from(write_err))
+        .process_group(0);
+    if let Some(gid) = spec.gid {
+        cmd.gid(gid);
+    }
+    if let Some(uid) = spec.uid {
+        // std clears the supplementary groups itself before setuid.
+        cmd.uid(uid);
+    }
+    let clear_groups = spec.gid.is_some() && spec.uid.is_none();
+    let nofile_soft = ctx.nofile_soft;
+    if clear_groups || nofile_soft.is_some() {
+        // SAFETY: the closure runs between fork and exec and makes only
+        // async-signal-safe system calls (setgroups, setrlimit); it allocates
+        // nothing and takes no locks.
+        unsafe {
+            cmd.pre_exec(move || {
+                if clear_groups {
+                    nix::unistd::setgroups(&[])?;
+                }
+                if let Some(soft) = nofile_soft {
+                    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+                    setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+                }
+                Ok(())
+            });
+        }
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
+    // Dropping `Child` neither waits nor kills: the reaper owns the pid now.
+    let pid = i32::try_from(child.id()).map_err(|_| "pid out of range".to_owned())?;
+    Ok(Spawned { pid, output: read })
+}
+
+/// Finds the executable for `arg0`: as given when it contains a `/`, else the
+/// first executable regular file of that name on `path`.
+fn resolve(arg0: &str, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, String> {
+    if arg0.contains('/') {
+        return Ok(PathBuf::from(arg0));
+    }
+    let Some(path) = path else {
+        return Err(format!("{arg0:?} is not a path and there is no PATH to search"));
+    };
+    let mut found_not_executable = None;
+    for dir in std::env::split_paths(path) {
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let candidate = dir.join(arg0);
+        match std::fs::metadata(&candidate) {
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
+                return Ok(candidate);
+            }
+            Ok(meta) if meta.is_file() => {
+                found_not_executable.get_or_insert(candidate);
+            }
+            _ => {}
+        }
+    }
+    match found_not_executable {
+        Some(p) => Err(format!("{}: not executable", p.display())),
+        None => Err(format!(
+            "{arg0:?} not found on PATH ({})",
+            Path::new(path).display()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_uses_the_given_path() {
+        let p = resolve("sh", Some("/nonexistent:/bin".as_ref())).expect("sh is in /bin");
+        assert_eq!(p, Path::new("/bin/sh"));
+        assert!(resolve("sh", Some("/nonexistent".as_ref()))
+            .expect_err("not found")
+            .contains("not found on PATH (/nonexistent)"));
+        assert_eq!(
+            resolve("./x/y", None).expect("paths are kept"),
+            Path::new("./x/y")
+        );
+    }
+}

@@ -1,1 +1,360 @@
-//! watch.
+//! Watching the two directories. inotify only says "look again"; a full
+//! rescan (on every event batch and every `--frequency` tick) decides what
+//! changed, so a lost or coalesced event costs latency, never correctness.
+//!
+//! A rescan stats every entry (following symlinks) and re-reads only those
+//! whose identity (device, inode, size, mtime, ctime) changed; the core's
+//! [`dirscan::diff`] then compares contents, as the original does.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use ncolony_core::dirscan::{self, Change, Snapshot};
+use ncolony_core::spec::is_ignored;
+
+/// What identifies a file's version without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileId {
+    fn of(meta: &fs::Metadata) -> Self {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// One entry as last seen: its identity, and its bytes if it could be read
+/// and is a regular file (otherwise the problem was logged once).
+#[derive(Debug)]
+struct Seen {
+    id: FileId,
+    content: Option<Arc<[u8]>>,
+}
+
+/// The config directory as last scanned.
+#[derive(Debug)]
+pub(crate) struct ConfigDir {
+    path: PathBuf,
+    seen: HashMap<String, Seen>,
+    snapshot: Snapshot,
+    listing_failed: bool,
+}
+
+impl ConfigDir {
+    /// A config directory not yet scanned.
+    pub(crate) fn new(path: PathBuf) -> Self {
+        ConfigDir {
+            path,
+            seen: HashMap::new(),
+            snapshot: Snapshot::new(),
+            listing_failed: false,
+        }
+    }
+
+    /// The path of a file in this directory, for messages.
+    pub(crate) fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Rescans the directory and returns what changed since the last scan.
+    /// If the directory cannot be listed, nothing changes (logged once).
+    pub(crate) fn rescan(&mut self) -> Vec<Change> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(entries) => {
+                self.listing_failed = false;
+                entries
+            }
+            Err(e) => {
+                if !self.listing_failed {
+                    tracing::error!(
+                        "cannot list config directory {}: {e}; keeping the current processes",
+                        self.path.display()
+                    );
+                }
+                self.listing_failed = true;
+                return Vec::new();
+            }
+        };
+        let mut seen = HashMap::with_capacity(self.seen.len());
+        let mut snapshot = Snapshot::new();
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                tracing::debug!("ignoring a config file name that is not UTF-8: {:?}", entry.file_name());
+                continue;
+            };
+            if is_ignored(&name) {
+                continue;
+            }
+            let path = self.path.join(&name);
+            let meta = match fs::metadata(&path) {
+                Ok(meta) => meta,
+                // Gone between listing and stat, or a dangling symlink.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    tracing::error!("config {}: {e}; ignored", path.display());
+                    continue;
+                }
+            };
+            let id = FileId::of(&meta);
+            let previous = self.seen.remove(&name).filter(|s| s.id == id);
+            let content = match previous {
+                Some(s) => s.content,
+                None => read_config(&path, &meta),
+            };
+            if let Some(bytes) = &content {
+                snapshot.insert(name.clone(), bytes.clone());
+            }
+            seen.insert(name, Seen { id, content });
+        }
+        let changes = dirscan::diff(&self.snapshot, &snapshot);
+        self.seen = seen;
+        self.snapshot = snapshot;
+        changes
+    }
+}
+
+/// Reads a config file that is new or changed; `None` (logged) when it is
+/// not a regular file or cannot be read. An empty file is taken as a write in
+/// progress (`cat > NAME`), not yet a config.
+fn read_config(path: &Path, meta: &fs::Metadata) -> Option<Arc<[u8]>> {
+    if meta.is_dir() {
+        tracing::error!("config {}: is a directory, not a file; ignored", path.display());
+        return None;
+    }
+    if !meta.is_file() {
+        tracing::error!("config {}: not a regular file; ignored", path.display());
+        return None;
+    }
+    if meta.len() == 0 {
+        tracing::debug!("config {}: empty; waiting for its content", path.display());
+        return None;
+    }
+    match fs::read(path) {
+        Ok(bytes) => Some(Arc::from(bytes)),
+        Err(e) => {
+            tracing::error!("config {}: cannot read: {e}; not running it", path.display());
+            None
+        }
+    }
+}
+
+/// The messages directory: requests handled in file-name order, each deleted.
+#[derive(Debug)]
+pub(crate) struct MessagesDir {
+    path: PathBuf,
+    listing_failed: bool,
+    /// Entries that could not be removed (e.g. directories), logged once.
+    stuck: HashMap<String, (u64, u64)>,
+}
+
+
+impl MessagesDir {
+    /// A messages directory.
+    pub(crate) fn new(path: PathBuf) -> Self {
+        MessagesDir {
+            path,
+            listing_failed: false,
+            stuck: HashMap::new(),
+        }
+    }
+
+    /// Takes every pending message file, in name order: returns each file's
+    /// path and bytes, having deleted it. Problems are logged.
+    pub(crate) fn take(&mut self) -> Vec<(PathBuf, Vec<u8>)> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(entries) => {
+                self.listing_failed = false;
+                entries
+            }
+            Err(e) => {
+                if !self.listing_failed {
+                    tracing::error!("cannot list messages directory {}: {e}", self.path.display());
+                }
+                self.listing_failed = true;
+                return Vec::new();
+            }
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !is_ignored(n))
+            .collect();
+        names.sort();
+        let mut stuck = HashMap::new();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let path = self.path.join(&name);
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(_) => continue,
+            };
+            if meta.is_dir() {
+                let key = (meta.dev(), meta.ino());
+                if self.stuck.get(&name) != Some(&key) {
+                    tracing::error!("message {}: is a directory, not a message; ignored", path.display());
+                }
+                stuck.insert(name, key);
+                continue;
+            }
+            let bytes = fs::read(&path);
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    let key = (meta.dev(), meta.ino());
+                    if self.stuck.get(&name) != Some(&key) {
+                        tracing::error!("message {}: cannot delete: {e}; ignored", path.display());
+                    }
+                    stuck.insert(name, key);
+                }
+                continue;
+            }
+            match bytes {
+                Ok(bytes) => out.push((path, bytes)),
+                Err(e) => tracing::error!("message {}: cannot read: {e}; deleted", path.display()),
+            }
+        }
+        self.stuck = stuck;
+        out
+    }
+}
+
+/// One watched directory: its path and its watch, when armed.
+#[derive(Debug)]
+struct Watched {
+    path: PathBuf,
+    wd: Option<WatchDescriptor>,
+}
+
+/// The inotify watches on both directories, registered with the loop.
+pub(crate) struct Watches {
+    fd: AsyncFd<Inotify>,
+    config: Watched,
+    messages: Watched,
+}
+
+impl std::fmt::Debug for Watches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watches")
+            .field("config", &self.config)
+            .field("messages", &self.messages)
+            .finish()
+    }
+}
+
+/// What the watches ask for: anything that can change what a rescan sees.
+/// `MODIFY` is left out on purpose: a writer's `CLOSE_WRITE` follows.
+fn mask() -> WatchMask {
+    WatchMask::CREATE
+        | WatchMask::CLOSE_WRITE
+        | WatchMask::MOVED_TO
+        | WatchMask::MOVED_FROM
+        | WatchMask::DELETE
+        | WatchMask::ATTRIB
+        | WatchMask::DELETE_SELF
+        | WatchMask::MOVE_SELF
+        | WatchMask::ONLYDIR
+}
+
+/// Which directories need a rescan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Dirty {
+    /// The config directory changed.
+    pub(crate) config: bool,
+    /// The messages directory changed.
+    pub(crate) messages: bool,
+}
+
+impl Watches {
+    /// Sets up inotify (non-blocking, close-on-exec) on both directories.
+    /// Must run inside the runtime.
+    pub(crate) fn new(config: &Path, messages: &Path) -> io::Result<Self> {
+        // SAFETY: `Inotify` owns its descriptor, keeps it open until dropped,
+        // and always returns the same one from `as_raw_fd`.
+        let fd = unsafe { AsyncFd::register_with_interest(Inotify::init()?, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)?;
+        let mut w = Watches {
+            fd,
+            config: Watched { path: config.to_owned(), wd: None },
+            messages: Watched { path: messages.to_owned(), wd: None },
+        };
+        w.rearm();
+        Ok(w)
+    }
+
+    /// (Re-)adds any watch that is missing, e.g. after a directory was
+    /// replaced. Called at start and on every tick.
+    pub(crate) fn rearm(&mut self) {
+        for w in [&mut self.config, &mut self.messages] {
+            if w.wd.is_none() {
+                match self.fd.get_ref().watches().add(&w.path, mask()) {
+                    Ok(d) => w.wd = Some(d),
+                    Err(e) => {
+                        tracing::warn!("cannot watch {}: {e}; relying on polling", w.path.display())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for events, reads every queued one, and says which directories
+    /// need a rescan. An overflow means both.
+    pub(crate) async fn wait(&mut self) -> io::Result<Dirty> {
+        let mut guard = self.fd.readable_mut().await?;
+        let mut buf = [0u8; 4096];
+        let mut dirty = Dirty::default();
+        let mut lost = Vec::new();
+        loop {
+            let events = match guard.get_inner_mut().read_events(&mut buf) {
+                Ok(events) => events,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    guard.clear_ready();
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            for event in events {
+                if event.mask.contains(EventMask::Q_OVERFLOW) {
+                    dirty.config = true;
+                    dirty.messages = true;
+                    continue;
+                }
+                let gone = event.mask.intersects(
+                    EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF,
+                );
+                if self.config.wd.as_ref() == Some(&event.wd) {
+                    dirty.config = true;
+                } else if self.messages.wd.as_ref() == Some(&event.wd) {
+                    dirty.messages = true;
+                }
+                if gone {
+                    lost.push(event.wd.clone());
+                }
+            }
+        }
+        drop(guard);
+        for w in [&mut self.config, &mut self.messages] {
+            if w.wd.as_ref().is_some_and(|wd| lost.contains(wd)) {
+                tracing::warn!("{} was removed or moved; watching again when it is back", w.path.display());
+                w.wd = None;
+            }
+        }
+        Ok(dirty)
+    }
+}

@@ -1,1 +1,277 @@
-//! Integration tests: support.
+//! Shared helpers for the integration tests: temp colonies, a monitor that
+//! is killed when dropped, bounded waits, and process inspection.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn ncolony() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ncolony"))
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Like [`wait_until`] but returns the first `Some` value.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let mut out = None;
+    wait_until(timeout, || {
+        out = f();
+        out.is_some()
+    });
+    out
+}
+
+/// The default bounded wait for something that should happen "at once".
+pub const SOON: Duration = Duration::from_secs(10);
+
+/// A colony's directories in a fresh temp dir: `config/`, `messages/`,
+/// `pids/`, and `work/` for the children's marker files.
+pub struct Colony {
+    pub tmp: tempfile::TempDir,
+    pub config: PathBuf,
+    pub messages: PathBuf,
+    pub pids: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Colony {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let config = tmp.path().join("config");
+        let messages = tmp.path().join("messages");
+        let pids = tmp.path().join("pids");
+        let work = tmp.path().join("work");
+        for d in [&config, &messages, &work] {
+            fs::create_dir(d).expect("mkdir");
+        }
+        Colony { tmp, config, messages, pids, work }
+    }
+
+    /// Writes a config file atomically (NAME.new, then rename).
+    pub fn write_config(&self, name: &str, json: &str) {
+        write_atomic(&self.config.join(name), json);
+    }
+
+    /// Writes a config for a `/bin/sh -c SCRIPT` process.
+    pub fn add_sh(&self, name: &str, script: &str) {
+        let json = serde_json::json!({"args": ["/bin/sh", "-c", script]}).to_string();
+        self.write_config(name, &json);
+    }
+
+    /// A shell script that records its pid in `work/NAME.pids` and execs
+    /// into a long sleep, so the recorded pid is the process itself.
+    pub fn pid_recorder(&self, name: &str) -> String {
+        format!(
+            "echo $$ >> {}; exec sleep 1000",
+            self.work.join(format!("{name}.pids")).display()
+        )
+    }
+
+    /// The pids `pid_recorder(name)` has recorded, oldest first.
+    pub fn recorded_pids(&self, name: &str) -> Vec<i32> {
+        fs::read_to_string(self.work.join(format!("{name}.pids")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Waits until `name` has recorded at least `n` pids; returns the last.
+    pub fn wait_pids(&self, name: &str, n: usize) -> i32 {
+        wait_for(SOON, || {
+            let pids = self.recorded_pids(name);
+            (pids.len() >= n).then(|| pids[n - 1])
+        })
+        .unwrap_or_else(|| panic!("{name} did not record {n} pid(s): {:?}", self.recorded_pids(name)))
+    }
+
+    /// Drops a message file in the messages directory.
+    pub fn send(&self, file: &str, json: &str) {
+        write_atomic(&self.messages.join(file), json);
+    }
+
+    /// Starts `ncolony monitor` on this colony with `extra` arguments.
+    pub fn monitor(&self, extra: &[&str]) -> Monitor {
+        let mut cmd = ncolony();
+        cmd.arg("monitor")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--messages")
+            .arg(&self.messages)
+            .args(extra);
+        Monitor::spawn(cmd)
+    }
+}
+
+/// Writes `path` through `path.new` and a rename.
+pub fn write_atomic(path: &Path, text: &str) {
+    let tmp = PathBuf::from(format!("{}.new", path.display()));
+    fs::write(&tmp, text).expect("write .new");
+    fs::rename(&tmp, path).expect("rename");
+}
+
+/// A running `ncolony` whose stderr is collected; killed (SIGKILL) on drop
+/// if still running, along with the pids it was asked to clean up.
+pub struct Monitor {
+    pub child: Child,
+    log: Arc<Mutex<String>>,
+    reader: Option<thread::JoinHandle<()>>,
+    /// Pids to SIGKILL on drop (children we know the monitor started).
+    pub cleanup: Vec<i32>,
+}
+
+impl Monitor {
+    /// Spawns `cmd` with stderr captured.
+    pub fn spawn(mut cmd: Command) -> Self {
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ncolony");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let reader = thread::spawn(move || {
+            use std::io::{BufRead, BufReader};
+            for line in BufReader::new(stderr).split(b'\n').map_while(Result::ok) {
+                let mut s = String::from_utf8_lossy(&line).into_owned();
+                s.push('\n');
+                sink.lock().expect("log lock").push_str(&s);
+            }
+        });
+        Monitor { child, log, reader: Some(reader), cleanup: Vec::new() }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Everything the process wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str) {
+        assert!(
+            wait_until(SOON, || self.log().contains(needle)),
+            "log never contained {needle:?}; log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Sends a signal to the monitor.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on a pid we spawned and have not reaped.
+        unsafe { libc_kill(self.pid(), sig) };
+    }
+
+    /// Waits for the monitor to exit; returns its exit code (None = signal).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<Option<i32>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
+                return Some(status.code());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // Let it stop its children first; kill it if it takes too long.
+            self.signal(15);
+            if self.wait_exit(Duration::from_secs(3)).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        for pid in &self.cleanup {
+            // SAFETY: best-effort cleanup of a pid this test started.
+            unsafe { libc_kill(*pid, 9) };
+        }
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn is_alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => process_state(&stat) != Some('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Whether `pid` is a zombie (exited, not reaped).
+pub fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| process_state(&s))
+        == Some('Z')
+}
+
+fn process_state(stat: &str) -> Option<char> {
+    let after = stat.rfind(')')?;
+    stat[after + 1..].trim_start().chars().next()
+}
+
+/// A field of `/proc/PID/status`, e.g. `Uid` or `Groups`.
+pub fn proc_status_field(pid: i32, field: &str) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_owned()))
+}
+
+/// The environment of `pid`, from `/proc/PID/environ`.
+pub fn proc_environ(pid: i32) -> Vec<(String, String)> {
+    fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let s = String::from_utf8_lossy(kv);
+            match s.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (s.into_owned(), String::new()),
+            }
+        })
+        .collect()
+}
+
+/// Runs `ncolony ARGS...` to completion.
+pub fn run(args: &[&str]) -> Output {
+    ncolony().args(args).output().expect("run ncolony")
+}
+
+/// Sends `sig` to `pid` (best effort).
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc_kill(pid, sig) };
+}
