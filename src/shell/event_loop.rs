@@ -54,7 +54,9 @@ pub struct MonitorArgs {
 
 /// A number of seconds: finite and not negative (at most a year).
 fn seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s.parse().map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
+    let v: f64 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
     if !v.is_finite() || !(0.0..=31_536_000.0).contains(&v) {
         return Err(format!("{s:?} must be between 0 and 31536000 seconds"));
     }
@@ -92,8 +94,7 @@ impl MonitorArgs {
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     let policy = args.policy()?;
     for (flag, dir) in [("--config", &args.config), ("--messages", &args.messages)] {
-        let meta = fs::metadata(dir)
-            .with_context(|| format!("{flag} {}", dir.display()))?;
+        let meta = fs::metadata(dir).with_context(|| format!("{flag} {}", dir.display()))?;
         if !meta.is_dir() {
             bail!("{flag} {}: not a directory", dir.display());
         }
@@ -144,8 +145,8 @@ impl Shell {
         let mut sigterm = signal(SignalKind::terminate()).context("handling SIGTERM")?;
         let mut sigint = signal(SignalKind::interrupt()).context("handling SIGINT")?;
         let mut sighup = signal(SignalKind::hangup()).context("handling SIGHUP")?;
-        let mut watches = Watches::new(&self.args.config, &self.args.messages)
-            .context("setting up inotify")?;
+        let mut watches =
+            Watches::new(&self.args.config, &self.args.messages).context("setting up inotify")?;
         let period = Duration::from_secs_f64(self.args.frequency);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -156,7 +157,10 @@ impl Shell {
             pid = std::process::id(),
             "monitor started"
         );
-        self.rescan(Dirty { config: true, messages: true });
+        self.rescan(Dirty {
+            config: true,
+            messages: true,
+        });
         if let Some(code) = self.drive()? {
             return Ok(code);
         }
@@ -221,7 +225,13 @@ impl Shell {
                 tracing::info!(name = %name, pid = child.pid, "started");
                 self.relays.spawn(relay(name.to_string(), child.output));
                 self.write_pid_file(&name, child.pid);
-                self.monitor.handle(now, Input::Spawned { name, pid: Pid(child.pid) });
+                self.monitor.handle(
+                    now,
+                    Input::Spawned {
+                        name,
+                        pid: Pid(child.pid),
+                    },
+                );
             }
             Err(error) => self.monitor.handle(now, Input::SpawnFailed { name, error }),
         }
@@ -317,7 +327,10 @@ fn config_input(path: &Path, name: String, content: &[u8]) -> Option<Input> {
     match ProcSpec::parse(content) {
         Ok(spec) => {
             tracing::info!(name = %name, "config loaded");
-            Some(Input::Configured { name, spec: Arc::new(spec) })
+            Some(Input::Configured {
+                name,
+                spec: Arc::new(spec),
+            })
         }
         Err(e) => {
             tracing::error!("config {}: {e}; not running it", path.display());
@@ -348,7 +361,10 @@ fn signal_group(name: &Name, pid: Pid, sig: Sig) {
 /// Writes `path` through a hidden temporary sibling and a rename, so a reader
 /// never sees a partial file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = path.with_file_name(format!(".{file_name}.tmp"));
     fs::write(&tmp, bytes)?;
     fs::rename(&tmp, path)

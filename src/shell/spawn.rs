@@ -11,10 +11,10 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use ncolony_core::spec::{Name, ProcSpec};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::unistd::{Uid, pipe2};
-use ncolony_core::spec::{Name, ProcSpec};
 
 /// A child that is running: its pid and the read end of its output pipe.
 #[derive(Debug)]
@@ -43,7 +43,8 @@ impl SpawnContext {
     pub(crate) fn init() -> Self {
         let mut nofile_soft = None;
         match getrlimit(Resource::RLIMIT_NOFILE) {
-            Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+            {
                 Ok(()) => nofile_soft = Some(soft),
                 Err(e) => tracing::warn!("could not raise the open-file limit to {hard}: {e}"),
             },
@@ -66,7 +67,10 @@ pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<
     let env = spec.child_env(name, |var| {
         std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
     });
-    let search = env.get("PATH").map(OsString::from).or_else(|| ctx.path.clone());
+    let search = env
+        .get("PATH")
+        .map(OsString::from)
+        .or_else(|| ctx.path.clone());
     let program = resolve(&spec.args[0], search.as_deref())?;
 
     let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("creating a pipe: {e}"))?;
@@ -126,11 +130,17 @@ fn resolve(arg0: &str, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, String
         return Ok(PathBuf::from(arg0));
     }
     let Some(path) = path else {
-        return Err(format!("{arg0:?} is not a path and there is no PATH to search"));
+        return Err(format!(
+            "{arg0:?} is not a path and there is no PATH to search"
+        ));
     };
     let mut found_not_executable = None;
     for dir in std::env::split_paths(path) {
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         let candidate = dir.join(arg0);
         match std::fs::metadata(&candidate) {
             Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
@@ -159,9 +169,11 @@ mod tests {
     fn resolve_uses_the_given_path() {
         let p = resolve("sh", Some("/nonexistent:/bin".as_ref())).expect("sh is in /bin");
         assert_eq!(p, Path::new("/bin/sh"));
-        assert!(resolve("sh", Some("/nonexistent".as_ref()))
-            .expect_err("not found")
-            .contains("not found on PATH (/nonexistent)"));
+        assert!(
+            resolve("sh", Some("/nonexistent".as_ref()))
+                .expect_err("not found")
+                .contains("not found on PATH (/nonexistent)")
+        );
         assert_eq!(
             resolve("./x/y", None).expect("paths are kept"),
             Path::new("./x/y")

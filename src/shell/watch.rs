@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use ncolony_core::dirscan::{self, Change, Snapshot};
 use ncolony_core::spec::is_ignored;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 
 /// What identifies a file's version without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +97,10 @@ impl ConfigDir {
         let mut snapshot = Snapshot::new();
         for entry in entries.flatten() {
             let Ok(name) = entry.file_name().into_string() else {
-                tracing::debug!("ignoring a config file name that is not UTF-8: {:?}", entry.file_name());
+                tracing::debug!(
+                    "ignoring a config file name that is not UTF-8: {:?}",
+                    entry.file_name()
+                );
                 continue;
             };
             if is_ignored(&name) {
@@ -136,7 +139,10 @@ impl ConfigDir {
 /// progress (`cat > NAME`), not yet a config.
 fn read_config(path: &Path, meta: &fs::Metadata) -> Option<Arc<[u8]>> {
     if meta.is_dir() {
-        tracing::error!("config {}: is a directory, not a file; ignored", path.display());
+        tracing::error!(
+            "config {}: is a directory, not a file; ignored",
+            path.display()
+        );
         return None;
     }
     if !meta.is_file() {
@@ -150,7 +156,10 @@ fn read_config(path: &Path, meta: &fs::Metadata) -> Option<Arc<[u8]>> {
     match fs::read(path) {
         Ok(bytes) => Some(Arc::from(bytes)),
         Err(e) => {
-            tracing::error!("config {}: cannot read: {e}; not running it", path.display());
+            tracing::error!(
+                "config {}: cannot read: {e}; not running it",
+                path.display()
+            );
             None
         }
     }
@@ -164,7 +173,6 @@ pub(crate) struct MessagesDir {
     /// Entries that could not be removed (e.g. directories), logged once.
     stuck: HashMap<String, (u64, u64)>,
 }
-
 
 impl MessagesDir {
     /// A messages directory.
@@ -186,7 +194,10 @@ impl MessagesDir {
             }
             Err(e) => {
                 if !self.listing_failed {
-                    tracing::error!("cannot list messages directory {}: {e}", self.path.display());
+                    tracing::error!(
+                        "cannot list messages directory {}: {e}",
+                        self.path.display()
+                    );
                 }
                 self.listing_failed = true;
                 return Vec::new();
@@ -209,7 +220,10 @@ impl MessagesDir {
             if meta.is_dir() {
                 let key = (meta.dev(), meta.ino());
                 if self.stuck.get(&name) != Some(&key) {
-                    tracing::error!("message {}: is a directory, not a message; ignored", path.display());
+                    tracing::error!(
+                        "message {}: is a directory, not a message; ignored",
+                        path.display()
+                    );
                 }
                 stuck.insert(name, key);
                 continue;
@@ -291,8 +305,14 @@ impl Watches {
             .map_err(|e| e.into_parts().1)?;
         let mut w = Watches {
             fd,
-            config: Watched { path: config.to_owned(), wd: None },
-            messages: Watched { path: messages.to_owned(), wd: None },
+            config: Watched {
+                path: config.to_owned(),
+                wd: None,
+            },
+            messages: Watched {
+                path: messages.to_owned(),
+                wd: None,
+            },
         };
         w.rearm();
         Ok(w)
@@ -335,9 +355,9 @@ impl Watches {
                     dirty.messages = true;
                     continue;
                 }
-                let gone = event.mask.intersects(
-                    EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF,
-                );
+                let gone = event
+                    .mask
+                    .intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF);
                 if self.config.wd.as_ref() == Some(&event.wd) {
                     dirty.config = true;
                 } else if self.messages.wd.as_ref() == Some(&event.wd) {
@@ -351,7 +371,10 @@ impl Watches {
         drop(guard);
         for w in [&mut self.config, &mut self.messages] {
             if w.wd.as_ref().is_some_and(|wd| lost.contains(wd)) {
-                tracing::warn!("{} was removed or moved; watching again when it is back", w.path.display());
+                tracing::warn!(
+                    "{} was removed or moved; watching again when it is back",
+                    w.path.display()
+                );
                 w.wd = None;
             }
         }

@@ -14,7 +14,10 @@ fn json(v: serde_json::Value) -> String {
 #[test]
 fn starts_processes_and_captures_output_line_by_line() {
     let c = Colony::new();
-    c.add_sh("talker", "echo hello out; echo hello err >&2; printf partial; exit 0");
+    c.add_sh(
+        "talker",
+        "echo hello out; echo hello err >&2; printf partial; exit 0",
+    );
     let m = c.monitor(&["--frequency", "600"]);
     m.wait_log("[talker] hello out\n");
     m.wait_log("[talker] hello err\n");
@@ -55,8 +58,14 @@ fn child_environment_is_exactly_env_inherit_and_ncolony_vars() {
         .env("NCOLONY_TEST_SECRET", "must-not-leak")
         .env_remove("NCOLONY_TEST_UNSET");
     let _m = Monitor::spawn(cmd);
-    let pid = wait_for(SOON, || fs::read_to_string(c.pids.join("envy")).ok()?.trim().parse::<i32>().ok())
-        .expect("pid file");
+    let pid = wait_for(SOON, || {
+        fs::read_to_string(c.pids.join("envy"))
+            .ok()?
+            .trim()
+            .parse::<i32>()
+            .ok()
+    })
+    .expect("pid file");
     let mut env = proc_environ(pid);
     env.sort();
     let mut expected: Vec<(String, String)> = [
@@ -81,8 +90,14 @@ fn bare_command_names_use_the_childs_path_then_the_monitors() {
     let bin = c.tmp.path().join("bin");
     fs::create_dir(&bin).expect("mkdir");
     let tool = bin.join("my-tool");
-    fs::write(&tool, format!("#!/bin/sh\necho $0 > {}/ran\nexec sleep 1000\n", c.work.display()))
-        .expect("write tool");
+    fs::write(
+        &tool,
+        format!(
+            "#!/bin/sh\necho $0 > {}/ran\nexec sleep 1000\n",
+            c.work.display()
+        ),
+    )
+    .expect("write tool");
     fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).expect("chmod");
     // The child's own PATH finds my-tool.
     c.write_config(
@@ -90,9 +105,15 @@ fn bare_command_names_use_the_childs_path_then_the_monitors() {
         &json(serde_json::json!({"args": ["my-tool"], "env": {"PATH": format!("{}:/bin:/usr/bin", bin.display())}})),
     );
     // No PATH in env: the monitor's PATH finds sleep.
-    c.write_config("via-monitor-path", &json(serde_json::json!({"args": ["sh", "-c", c.pid_recorder("via-monitor-path")]})));
+    c.write_config(
+        "via-monitor-path",
+        &json(serde_json::json!({"args": ["sh", "-c", c.pid_recorder("via-monitor-path")]})),
+    );
     let _m = c.monitor(&["--frequency", "600"]);
-    assert!(wait_until(SOON, || c.work.join("ran").exists()), "my-tool never ran");
+    assert!(
+        wait_until(SOON, || c.work.join("ran").exists()),
+        "my-tool never ran"
+    );
     c.wait_pids("via-monitor-path", 1);
 }
 
@@ -104,18 +125,27 @@ fn new_changed_and_removed_files_take_effect_at_once_via_inotify() {
     let started = Instant::now();
     c.add_sh("late", &c.pid_recorder("late"));
     let first = c.wait_pids("late", 1);
-    assert!(started.elapsed() < Duration::from_secs(5), "added file not picked up at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "added file not picked up at once"
+    );
     // Changing the content restarts it with the new config.
     c.add_sh("late", &format!("echo changed; {}", c.pid_recorder("late")));
     let second = c.wait_pids("late", 2);
     assert_ne!(first, second);
-    assert!(wait_until(SOON, || !is_alive(first)), "old process still alive");
+    assert!(
+        wait_until(SOON, || !is_alive(first)),
+        "old process still alive"
+    );
     m.wait_log("[late] changed");
     // Rewriting the same bytes is not a change.
     c.add_sh("late", &format!("echo changed; {}", c.pid_recorder("late")));
     // Removing the file stops the process.
     fs::remove_file(c.config.join("late")).expect("rm");
-    assert!(wait_until(SOON, || !is_alive(second)), "removed process still alive");
+    assert!(
+        wait_until(SOON, || !is_alive(second)),
+        "removed process still alive"
+    );
     assert_eq!(c.recorded_pids("late").len(), 2, "same bytes restarted it");
 }
 
@@ -125,7 +155,11 @@ fn polling_catches_what_inotify_cannot_see() {
     // editing the target raises no event in the config directory.
     let c = Colony::new();
     let target = c.tmp.path().join("real-config");
-    fs::write(&target, json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("linked")]}))).expect("write");
+    fs::write(
+        &target,
+        json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("linked")]})),
+    )
+    .expect("write");
     symlink(&target, c.config.join("linked")).expect("symlink");
     let _m = c.monitor(&["--frequency", "0.2"]);
     let first = c.wait_pids("linked", 1);
@@ -156,7 +190,11 @@ fn kubernetes_configmap_layout_reconfigures_on_atomic_swap() {
     let c = Colony::new();
     let v1 = c.config.join("..2026_01_01_00_00_00.1");
     fs::create_dir(&v1).expect("mkdir");
-    fs::write(v1.join("app"), json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("app")]}))).expect("write");
+    fs::write(
+        v1.join("app"),
+        json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("app")]})),
+    )
+    .expect("write");
     symlink("..2026_01_01_00_00_00.1", c.config.join("..data")).expect("symlink");
     symlink("..data/app", c.config.join("app")).expect("symlink");
     let _m = c.monitor(&["--frequency", "600"]);
@@ -176,9 +214,15 @@ fn kubernetes_configmap_layout_reconfigures_on_atomic_swap() {
 #[test]
 fn restart_messages_are_handled_in_order_and_deleted() {
     let c = Colony::new();
-    c.write_config("a", &json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("a")], "group": ["g"]})));
+    c.write_config(
+        "a",
+        &json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("a")], "group": ["g"]})),
+    );
     c.write_config("b", &json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("b")], "group": ["g", "h"]})));
-    c.write_config("c", &json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("c")]})));
+    c.write_config(
+        "c",
+        &json(serde_json::json!({"args": ["/bin/sh", "-c", c.pid_recorder("c")]})),
+    );
     let m = c.monitor(&["--frequency", "600", "--threshold", "0"]);
     for n in ["a", "b", "c"] {
         c.wait_pids(n, 1);
@@ -191,7 +235,10 @@ fn restart_messages_are_handled_in_order_and_deleted() {
     for (n, count) in [("a", 2), ("b", 3), ("c", 3)] {
         c.wait_pids(n, count);
     }
-    assert!(wait_until(SOON, || fs::read_dir(&c.messages).expect("ls").count() == 0), "messages not deleted");
+    assert!(
+        wait_until(SOON, || fs::read_dir(&c.messages).expect("ls").count() == 0),
+        "messages not deleted"
+    );
     assert_eq!(c.recorded_pids("a").len(), 2, "group h restarted a");
     // Several messages at once are handled in file-name order.
     c.send("010-second", r#"{"type": "RESTART", "name": "nosuch-2"}"#);
@@ -217,19 +264,39 @@ fn bad_messages_are_logged_and_deleted() {
     m.wait_log("bad-type");
     m.wait_log("bad-field");
     m.wait_log("a-dir: is a directory");
-    assert!(wait_until(SOON, || fs::read_dir(&c.messages).expect("ls").count() == 1));
+    assert!(wait_until(SOON, || fs::read_dir(&c.messages)
+        .expect("ls")
+        .count()
+        == 1));
     assert!(is_alive(pid) && c.recorded_pids("steady").len() == 1);
 }
 
 #[test]
 fn instant_deaths_back_off_instead_of_busy_looping() {
     let c = Colony::new();
-    c.add_sh("crasher", &format!("echo $$ >> {}; exit 3", c.work.join("crasher.pids").display()));
-    let m = c.monitor(&["--frequency", "600", "--minrestartdelay", "0.2", "--maxrestartdelay", "0.8"]);
+    c.add_sh(
+        "crasher",
+        &format!(
+            "echo $$ >> {}; exit 3",
+            c.work.join("crasher.pids").display()
+        ),
+    );
+    let m = c.monitor(&[
+        "--frequency",
+        "600",
+        "--minrestartdelay",
+        "0.2",
+        "--maxrestartdelay",
+        "0.8",
+    ]);
     // Delays 0.2, 0.4, 0.8, 0.8...: within 1.5 s, at most 5 starts.
     std::thread::sleep(Duration::from_millis(1500));
     let starts = c.recorded_pids("crasher").len();
-    assert!((2..=5).contains(&starts), "{starts} starts in 1.5 s:\n{}", m.log());
+    assert!(
+        (2..=5).contains(&starts),
+        "{starts} starts in 1.5 s:\n{}",
+        m.log()
+    );
 }
 
 #[test]
@@ -237,7 +304,16 @@ fn a_death_after_threshold_restarts_at_once() {
     let c = Colony::new();
     c.add_sh("longlived", &c.pid_recorder("longlived"));
     // With a large min delay, only the "restart at once" rule can restart it quickly.
-    let _m = c.monitor(&["--frequency", "600", "--threshold", "0.2", "--minrestartdelay", "100", "--maxrestartdelay", "100"]);
+    let _m = c.monitor(&[
+        "--frequency",
+        "600",
+        "--threshold",
+        "0.2",
+        "--minrestartdelay",
+        "100",
+        "--maxrestartdelay",
+        "100",
+    ]);
     let first = c.wait_pids("longlived", 1);
     std::thread::sleep(Duration::from_millis(300));
     kill(first, 9);
@@ -252,9 +328,21 @@ fn missing_and_non_executable_programs_are_retried_under_backoff() {
     fs::write(&noexec, "#!/bin/sh\n").expect("write");
     fs::set_permissions(&noexec, fs::Permissions::from_mode(0o644)).expect("chmod");
     c.write_config("noexec", &json(serde_json::json!({"args": [noexec]})));
-    c.write_config("nopath", &json(serde_json::json!({"args": ["no-such-command-xyz"], "env": {"PATH": "/nonexistent"}})));
+    c.write_config(
+        "nopath",
+        &json(
+            serde_json::json!({"args": ["no-such-command-xyz"], "env": {"PATH": "/nonexistent"}}),
+        ),
+    );
     c.add_sh("ok", &c.pid_recorder("ok"));
-    let m = c.monitor(&["--frequency", "600", "--minrestartdelay", "0.5", "--maxrestartdelay", "60"]);
+    let m = c.monitor(&[
+        "--frequency",
+        "600",
+        "--minrestartdelay",
+        "0.5",
+        "--maxrestartdelay",
+        "60",
+    ]);
     c.wait_pids("ok", 1);
     m.wait_log("/nonexistent/ghost");
     m.wait_log("noexec");
@@ -262,7 +350,11 @@ fn missing_and_non_executable_programs_are_retried_under_backoff() {
     std::thread::sleep(Duration::from_millis(1200));
     // 0.5 s then 1 s: a handful of attempts, not a busy loop.
     let attempts = m.log().matches("/nonexistent/ghost").count();
-    assert!((1..=4).contains(&attempts), "{attempts} attempts:\n{}", m.log());
+    assert!(
+        (1..=4).contains(&attempts),
+        "{attempts} attempts:\n{}",
+        m.log()
+    );
     // Fixing the file starts it at once.
     c.add_sh("ghost", &c.pid_recorder("ghost"));
     c.wait_pids("ghost", 1);
@@ -277,9 +369,18 @@ fn bad_config_files_are_logged_and_fixed_files_start() {
         ("no-args", "{}".to_owned()),
         ("empty-args", r#"{"args": []}"#.to_owned()),
         ("int-args", r#"{"args": ["/bin/true", 3]}"#.to_owned()),
-        ("env-type", r#"{"args": ["/bin/true"], "env": ["A=1"]}"#.to_owned()),
-        ("uid-type", r#"{"args": ["/bin/true"], "uid": "root"}"#.to_owned()),
-        ("gid-type", r#"{"args": ["/bin/true"], "gid": -5}"#.to_owned()),
+        (
+            "env-type",
+            r#"{"args": ["/bin/true"], "env": ["A=1"]}"#.to_owned(),
+        ),
+        (
+            "uid-type",
+            r#"{"args": ["/bin/true"], "uid": "root"}"#.to_owned(),
+        ),
+        (
+            "gid-type",
+            r#"{"args": ["/bin/true"], "gid": -5}"#.to_owned(),
+        ),
     ];
     for (name, text) in &bad {
         c.write_config(name, text);
@@ -290,9 +391,19 @@ fn bad_config_files_are_logged_and_fixed_files_start() {
         m.wait_log(&format!("{}: ", c.config.join(name).display()));
     }
     let log = m.log();
-    assert!(log.contains("\"args\" is missing") && log.contains("\"args\" is empty"), "{log}");
-    assert!(log.contains("\"args[1]\" must be a string") && log.contains("\"env\" must be an object"), "{log}");
-    assert!(log.contains("\"uid\" must be an integer") && log.contains("\"gid\" must be a non-negative integer"), "{log}");
+    assert!(
+        log.contains("\"args\" is missing") && log.contains("\"args\" is empty"),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"args[1]\" must be a string") && log.contains("\"env\" must be an object"),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"uid\" must be an integer")
+            && log.contains("\"gid\" must be a non-negative integer"),
+        "{log}"
+    );
     // Fix one: it starts; the good one was never touched.
     c.add_sh("no-args", &c.pid_recorder("no-args"));
     c.wait_pids("no-args", 1);
@@ -312,19 +423,42 @@ fn sigterm_stops_every_child_then_kills_stubborn_ones_and_exits_zero() {
         let c = Colony::new();
         c.add_sh("polite", &c.pid_recorder("polite"));
         // Ignores TERM: must be KILLed after killtime.
-        c.add_sh("stubborn", &format!("trap '' TERM; echo $$ >> {}; while :; do sleep 0.05; done", c.work.join("stubborn.pids").display()));
+        c.add_sh(
+            "stubborn",
+            &format!(
+                "trap '' TERM; echo $$ >> {}; while :; do sleep 0.05; done",
+                c.work.join("stubborn.pids").display()
+            ),
+        );
         // A grandchild in the same process group must go too.
-        c.add_sh("parent", &format!("sleep 1000 & echo $! > {}; {}", c.work.join("grandchild").display(), c.pid_recorder("parent")));
+        c.add_sh(
+            "parent",
+            &format!(
+                "sleep 1000 & echo $! > {}; {}",
+                c.work.join("grandchild").display(),
+                c.pid_recorder("parent")
+            ),
+        );
         let mut m = c.monitor(&["--frequency", "600", "--killtime", "0.5"]);
         let polite = c.wait_pids("polite", 1);
         let stubborn = c.wait_pids("stubborn", 1);
         let parent = c.wait_pids("parent", 1);
-        let grandchild: i32 = wait_for(SOON, || fs::read_to_string(c.work.join("grandchild")).ok()?.trim().parse().ok()).expect("grandchild");
+        let grandchild: i32 = wait_for(SOON, || {
+            fs::read_to_string(c.work.join("grandchild"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("grandchild");
         let t0 = Instant::now();
         m.signal(sig);
         let code = m.wait_exit(SOON).expect("monitor did not exit");
         assert_eq!(code, Some(0), "exit code after signal {sig}:\n{}", m.log());
-        assert!(t0.elapsed() >= Duration::from_millis(400), "did not wait killtime for the stubborn child");
+        assert!(
+            t0.elapsed() >= Duration::from_millis(400),
+            "did not wait killtime for the stubborn child"
+        );
         for pid in [polite, stubborn, parent, grandchild] {
             assert!(!is_alive(pid), "pid {pid} survived signal {sig}");
         }
@@ -334,8 +468,21 @@ fn sigterm_stops_every_child_then_kills_stubborn_ones_and_exits_zero() {
 #[test]
 fn killtime_applies_to_restarts_too() {
     let c = Colony::new();
-    c.add_sh("stubborn", &format!("trap '' TERM; echo $$ >> {}; while :; do sleep 0.05; done", c.work.join("stubborn.pids").display()));
-    let _m = c.monitor(&["--frequency", "600", "--killtime", "0.3", "--threshold", "0"]);
+    c.add_sh(
+        "stubborn",
+        &format!(
+            "trap '' TERM; echo $$ >> {}; while :; do sleep 0.05; done",
+            c.work.join("stubborn.pids").display()
+        ),
+    );
+    let _m = c.monitor(&[
+        "--frequency",
+        "600",
+        "--killtime",
+        "0.3",
+        "--threshold",
+        "0",
+    ]);
     let first = c.wait_pids("stubborn", 1);
     c.send("r", r#"{"type": "RESTART", "name": "stubborn"}"#);
     c.wait_pids("stubborn", 2);
@@ -346,11 +493,25 @@ fn killtime_applies_to_restarts_too() {
 fn pid_directory_tracks_running_children() {
     let c = Colony::new();
     c.add_sh("tracked", &c.pid_recorder("tracked"));
-    let _m = c.monitor(&["--frequency", "600", "--pid", c.pids.to_str().expect("utf8")]);
+    let _m = c.monitor(&[
+        "--frequency",
+        "600",
+        "--pid",
+        c.pids.to_str().expect("utf8"),
+    ]);
     let pid = c.wait_pids("tracked", 1);
-    assert!(wait_until(SOON, || fs::read_to_string(c.pids.join("tracked")).ok().as_deref().map(str::trim) == Some(pid.to_string().as_str())));
+    assert!(wait_until(SOON, || fs::read_to_string(
+        c.pids.join("tracked")
+    )
+    .ok()
+    .as_deref()
+    .map(str::trim)
+        == Some(pid.to_string().as_str())));
     fs::remove_file(c.config.join("tracked")).expect("rm");
-    assert!(wait_until(SOON, || !c.pids.join("tracked").exists()), "pid file not removed");
+    assert!(
+        wait_until(SOON, || !c.pids.join("tracked").exists()),
+        "pid file not removed"
+    );
 }
 
 #[test]
@@ -358,9 +519,22 @@ fn adopted_orphans_are_reaped() {
     let c = Colony::new();
     // The inner shell exits at once, orphaning its background sleep, which
     // the kernel hands to the monitor (subreaper).
-    c.add_sh("orphaner", &format!("sh -c 'sleep 0.3 & echo $! > {}'; exec sleep 1000", c.work.join("orphan").display()));
+    c.add_sh(
+        "orphaner",
+        &format!(
+            "sh -c 'sleep 0.3 & echo $! > {}'; exec sleep 1000",
+            c.work.join("orphan").display()
+        ),
+    );
     let m = c.monitor(&["--frequency", "600"]);
-    let orphan: i32 = wait_for(SOON, || fs::read_to_string(c.work.join("orphan")).ok()?.trim().parse().ok()).expect("orphan pid");
+    let orphan: i32 = wait_for(SOON, || {
+        fs::read_to_string(c.work.join("orphan"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    })
+    .expect("orphan pid");
     m.wait_log(&format!("reaped an adopted orphan pid={orphan} "));
     assert!(m.log().contains("reaped an adopted orphan"));
     assert!(!is_zombie(orphan) && !is_alive(orphan));
@@ -372,12 +546,20 @@ fn chatty_children_do_not_stall_the_monitor() {
     c.add_sh("chatty", "yes 'a line of chatter that goes on and on'");
     c.add_sh("quiet", &c.pid_recorder("quiet"));
     let mut cmd = ncolony();
-    cmd.arg("monitor").arg("--config").arg(&c.config).arg("--messages").arg(&c.messages).args(["--frequency", "600", "--threshold", "0"]);
+    cmd.arg("monitor")
+        .arg("--config")
+        .arg(&c.config)
+        .arg("--messages")
+        .arg(&c.messages)
+        .args(["--frequency", "600", "--threshold", "0"]);
     // Discard the flood: this test is about the loop staying responsive.
     let mut m = Monitor::spawn(cmd);
     let first = c.wait_pids("quiet", 1);
     for n in 2..=4 {
-        c.send(&format!("{n:03}"), r#"{"type": "RESTART", "name": "quiet"}"#);
+        c.send(
+            &format!("{n:03}"),
+            r#"{"type": "RESTART", "name": "quiet"}"#,
+        );
         let pid = c.wait_pids("quiet", n);
         assert_ne!(pid, first);
     }
@@ -388,14 +570,36 @@ fn chatty_children_do_not_stall_the_monitor() {
 #[test]
 fn bad_arguments_are_usage_errors() {
     let c = Colony::new();
-    let out = run(&["monitor", "--config", "/nonexistent-dir", "--messages", c.messages.to_str().expect("utf8")]);
+    let out = run(&[
+        "monitor",
+        "--config",
+        "/nonexistent-dir",
+        "--messages",
+        c.messages.to_str().expect("utf8"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--config /nonexistent-dir"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let out = run(&["monitor", "--config", "/tmp", "--messages", "/tmp", "--threshold", "-1"]);
+    let out = run(&[
+        "monitor",
+        "--config",
+        "/tmp",
+        "--messages",
+        "/tmp",
+        "--threshold",
+        "-1",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    let out = run(&["monitor", "--config", "/tmp", "--messages", "/tmp", "--frequency", "0"]);
+    let out = run(&[
+        "monitor",
+        "--config",
+        "/tmp",
+        "--messages",
+        "/tmp",
+        "--frequency",
+        "0",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let out = run(&["monitor", "--messages", "/tmp"]);
     assert_eq!(out.status.code(), Some(2));
@@ -408,16 +612,44 @@ fn uid_and_gid_drop_privileges_and_clear_groups() {
         return;
     }
     let c = Colony::new();
-    c.write_config("nobody", &json(serde_json::json!({"args": ["/bin/sleep", "1000"], "uid": 65534, "gid": 65534})));
-    c.write_config("gidonly", &json(serde_json::json!({"args": ["/bin/sleep", "1000"], "gid": 65534})));
-    let _m = c.monitor(&["--frequency", "600", "--pid", c.pids.to_str().expect("utf8")]);
+    c.write_config(
+        "nobody",
+        &json(serde_json::json!({"args": ["/bin/sleep", "1000"], "uid": 65534, "gid": 65534})),
+    );
+    c.write_config(
+        "gidonly",
+        &json(serde_json::json!({"args": ["/bin/sleep", "1000"], "gid": 65534})),
+    );
+    let _m = c.monitor(&[
+        "--frequency",
+        "600",
+        "--pid",
+        c.pids.to_str().expect("utf8"),
+    ]);
     for (name, uid) in [("nobody", "65534"), ("gidonly", "0")] {
-        let pid: i32 = wait_for(SOON, || fs::read_to_string(c.pids.join(name)).ok()?.trim().parse().ok()).expect("pid");
+        let pid: i32 = wait_for(SOON, || {
+            fs::read_to_string(c.pids.join(name))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("pid");
         let uids = proc_status_field(pid, "Uid").expect("Uid");
         let gids = proc_status_field(pid, "Gid").expect("Gid");
-        assert!(uids.split_whitespace().all(|u| u == uid), "{name}: Uid {uids}");
-        assert!(gids.split_whitespace().all(|g| g == "65534"), "{name}: Gid {gids}");
-        assert_eq!(proc_status_field(pid, "Groups").as_deref(), Some(""), "{name}: supplementary groups kept");
+        assert!(
+            uids.split_whitespace().all(|u| u == uid),
+            "{name}: Uid {uids}"
+        );
+        assert!(
+            gids.split_whitespace().all(|g| g == "65534"),
+            "{name}: Gid {gids}"
+        );
+        assert_eq!(
+            proc_status_field(pid, "Groups").as_deref(),
+            Some(""),
+            "{name}: supplementary groups kept"
+        );
     }
 }
 
@@ -431,17 +663,36 @@ fn uid_without_root_and_unreadable_files_are_logged() {
     for d in [c.tmp.path(), &c.config, &c.messages, &c.work] {
         fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
     }
-    c.write_config("wants-root", r#"{"args": ["/bin/sleep", "1000"], "uid": 0}"#);
+    c.write_config(
+        "wants-root",
+        r#"{"args": ["/bin/sleep", "1000"], "uid": 0}"#,
+    );
     c.write_config("secret", r#"{"args": ["/bin/sleep", "1000"]}"#);
     fs::set_permissions(c.config.join("secret"), fs::Permissions::from_mode(0o600)).expect("chmod");
     c.add_sh("fine", &c.pid_recorder("fine"));
     let mut cmd = std::process::Command::new("/usr/bin/setpriv");
-    cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups", env!("CARGO_BIN_EXE_ncolony"), "monitor", "--frequency", "600"])
-        .arg("--config").arg(&c.config).arg("--messages").arg(&c.messages);
+    cmd.args([
+        "--reuid",
+        "65534",
+        "--regid",
+        "65534",
+        "--clear-groups",
+        env!("CARGO_BIN_EXE_ncolony"),
+        "monitor",
+        "--frequency",
+        "600",
+    ])
+    .arg("--config")
+    .arg(&c.config)
+    .arg("--messages")
+    .arg(&c.messages);
     let m = Monitor::spawn(cmd);
     c.wait_pids("fine", 1);
     m.wait_log("not running as root");
-    m.wait_log(&format!("{}: cannot read", c.config.join("secret").display()));
+    m.wait_log(&format!(
+        "{}: cannot read",
+        c.config.join("secret").display()
+    ));
 }
 
 #[test]
@@ -451,19 +702,50 @@ fn runs_as_pid_1_in_a_pid_namespace() {
         return;
     }
     let c = Colony::new();
-    c.add_sh("inside", &format!("echo $NCOLONY_NAME $PPID > {}; exec sleep 1000", c.work.join("inside").display()));
-    c.add_sh("orphaner", &format!("sh -c 'sleep 0.2 & echo $! > {}'; exec sleep 1000", c.work.join("orphan").display()));
+    c.add_sh(
+        "inside",
+        &format!(
+            "echo $NCOLONY_NAME $PPID > {}; exec sleep 1000",
+            c.work.join("inside").display()
+        ),
+    );
+    c.add_sh(
+        "orphaner",
+        &format!(
+            "sh -c 'sleep 0.2 & echo $! > {}'; exec sleep 1000",
+            c.work.join("orphan").display()
+        ),
+    );
     let mut cmd = std::process::Command::new("/usr/bin/unshare");
-    cmd.args(["--fork", "--pid", "--mount-proc", env!("CARGO_BIN_EXE_ncolony"), "monitor", "--frequency", "600", "--killtime", "1"])
-        .arg("--config").arg(&c.config).arg("--messages").arg(&c.messages);
+    cmd.args([
+        "--fork",
+        "--pid",
+        "--mount-proc",
+        env!("CARGO_BIN_EXE_ncolony"),
+        "monitor",
+        "--frequency",
+        "600",
+        "--killtime",
+        "1",
+    ])
+    .arg("--config")
+    .arg(&c.config)
+    .arg("--messages")
+    .arg(&c.messages);
     let mut m = Monitor::spawn(cmd);
     // The child sees the monitor as its parent, pid 1.
-    assert!(wait_until(SOON, || fs::read_to_string(c.work.join("inside")).ok().as_deref() == Some("inside 1\n")));
+    assert!(wait_until(SOON, || fs::read_to_string(
+        c.work.join("inside")
+    )
+    .ok()
+    .as_deref()
+        == Some("inside 1\n")));
     m.wait_log("pid=1\n");
     m.wait_log("reaped an adopted orphan");
     // Signal the monitor inside (unshare's child) and expect a clean exit.
     let inner = wait_for(SOON, || {
-        let children = fs::read_to_string(format!("/proc/{}/task/{}/children", m.pid(), m.pid())).ok()?;
+        let children =
+            fs::read_to_string(format!("/proc/{}/task/{}/children", m.pid(), m.pid())).ok()?;
         children.split_whitespace().next()?.parse::<i32>().ok()
     })
     .expect("monitor inside the namespace");

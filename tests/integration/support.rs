@@ -61,7 +61,13 @@ impl Colony {
         for d in [&config, &messages, &work] {
             fs::create_dir(d).expect("mkdir");
         }
-        Colony { tmp, config, messages, pids, work }
+        Colony {
+            tmp,
+            config,
+            messages,
+            pids,
+            work,
+        }
     }
 
     /// Writes a config file atomically (NAME.new, then rename).
@@ -99,7 +105,12 @@ impl Colony {
             let pids = self.recorded_pids(name);
             (pids.len() >= n).then(|| pids[n - 1])
         })
-        .unwrap_or_else(|| panic!("{name} did not record {n} pid(s): {:?}", self.recorded_pids(name)))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} did not record {n} pid(s): {:?}",
+                self.recorded_pids(name)
+            )
+        })
     }
 
     /// Drops a message file in the messages directory.
@@ -140,7 +151,9 @@ pub struct Monitor {
 impl Monitor {
     /// Spawns `cmd` with stderr captured.
     pub fn spawn(mut cmd: Command) -> Self {
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn ncolony");
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
@@ -153,7 +166,12 @@ impl Monitor {
                 sink.lock().expect("log lock").push_str(&s);
             }
         });
-        Monitor { child, log, reader: Some(reader), cleanup: Vec::new() }
+        Monitor {
+            child,
+            log,
+            reader: Some(reader),
+            cleanup: Vec::new(),
+        }
     }
 
     pub fn pid(&self) -> i32 {
@@ -244,9 +262,10 @@ fn process_state(stat: &str) -> Option<char> {
 /// A field of `/proc/PID/status`, e.g. `Uid` or `Groups`.
 pub fn proc_status_field(pid: i32, field: &str) -> Option<String> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_owned()))
+    status.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_owned())
+    })
 }
 
 /// The environment of `pid`, from `/proc/PID/environ`.

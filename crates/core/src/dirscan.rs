@@ -75,8 +75,14 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                Change::Changed { name: "b".into(), content: Arc::from(&b"22"[..]) },
-                Change::Added { name: "d".into(), content: Arc::from(&b"4"[..]) },
+                Change::Changed {
+                    name: "b".into(),
+                    content: Arc::from(&b"22"[..])
+                },
+                Change::Added {
+                    name: "d".into(),
+                    content: Arc::from(&b"4"[..])
+                },
                 Change::Removed { name: "c".into() },
             ]
         );

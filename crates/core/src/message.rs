@@ -69,7 +69,11 @@ mod tests {
             br#"{"name": "web"}"#,
             br#"{"type": "RESTART-GROUP", "group": 3}"#,
         ] {
-            assert!(Message::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                Message::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

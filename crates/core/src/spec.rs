@@ -123,8 +123,8 @@ impl ProcSpec {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| SpecError::one(format!("not UTF-8: {e}")))?
             .to_owned();
-        let value: Value =
-            serde_json::from_str(&text).map_err(|e| SpecError::one(format!("invalid JSON: {e}")))?;
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| SpecError::one(format!("invalid JSON: {e}")))?;
         let Value::Object(map) = value else {
             return Err(SpecError::one(format!(
                 "expected a JSON object, found {}",
@@ -173,7 +173,9 @@ impl ProcSpec {
         };
         for var in &env_inherit {
             if var.is_empty() || var.contains('=') || var.contains('\0') {
-                problems.push(format!("\"env_inherit\" has an invalid variable name {var:?}"));
+                problems.push(format!(
+                    "\"env_inherit\" has an invalid variable name {var:?}"
+                ));
             }
         }
         let uid = id(&map, "uid", &mut problems);
@@ -320,12 +322,24 @@ mod tests {
         assert!(problems(r#"{"args": []}"#).contains("\"args\" is empty"));
         assert!(problems(r#"{"args": "ls"}"#).contains("\"args\" must be a list of strings"));
         assert!(problems(r#"{"args": ["ls", 3]}"#).contains("\"args[1]\" must be a string"));
-        assert!(problems(r#"{"args": ["ls"], "env": {"A": 1}}"#).contains("\"env\".\"A\" must be a string"));
+        assert!(
+            problems(r#"{"args": ["ls"], "env": {"A": 1}}"#)
+                .contains("\"env\".\"A\" must be a string")
+        );
         assert!(problems(r#"{"args": ["ls"], "env": []}"#).contains("\"env\" must be an object"));
-        assert!(problems(r#"{"args": ["ls"], "uid": "root"}"#).contains("\"uid\" must be an integer"));
-        assert!(problems(r#"{"args": ["ls"], "gid": -1}"#).contains("\"gid\" must be a non-negative integer"));
-        assert!(problems(r#"{"args": ["ls"], "gid": 1.5}"#).contains("\"gid\" must be a non-negative"));
-        assert!(problems(r#"{"args": ["ls"], "group": "web"}"#).contains("\"group\" must be a list"));
+        assert!(
+            problems(r#"{"args": ["ls"], "uid": "root"}"#).contains("\"uid\" must be an integer")
+        );
+        assert!(
+            problems(r#"{"args": ["ls"], "gid": -1}"#)
+                .contains("\"gid\" must be a non-negative integer")
+        );
+        assert!(
+            problems(r#"{"args": ["ls"], "gid": 1.5}"#).contains("\"gid\" must be a non-negative")
+        );
+        assert!(
+            problems(r#"{"args": ["ls"], "group": "web"}"#).contains("\"group\" must be a list")
+        );
     }
 
     #[test]
