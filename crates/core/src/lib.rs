@@ -7,6 +7,7 @@
 //! decision testable deterministically with a fake clock.
 #![forbid(unsafe_code)]
 
+pub mod checks;
 pub mod dirscan;
 pub mod message;
 pub mod monitor;
