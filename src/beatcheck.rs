@@ -1,13 +1,142 @@
-//! `ncolony beatcheck`. STUB: to be implemented.
+//! `ncolony beatcheck`: restarts processes whose heart stopped beating.
+//!
+//! Every `--freq` seconds it rescans the config directory, and for each
+//! process whose config has an `ncolony.beatcheck` section checks the mtime
+//! of its status file (see [`crate::heart`]). A process past its grace whose
+//! status file is older than its period (or missing) gets a RESTART message,
+//! and a fresh grace so it is not reported again while it restarts.
 
+pub(crate) mod outbox;
+pub(crate) mod scan;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use ncolony_core::Message;
+use ncolony_core::checks::beat::{BeatChecks, BeatSection};
+use ncolony_core::checks::config_object;
+
+use crate::heart::{Pacemaker, status_file};
+use outbox::Outbox;
+use scan::ConfigScan;
 
 /// Arguments of `ncolony beatcheck`.
-#[derive(clap::Args, Debug)]
-pub struct Args {}
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// The config directory: one JSON file per process.
+    #[arg(long, env = "NCOLONY_CONFIG_DIR")]
+    pub config: PathBuf,
+    /// The messages directory, where RESTART messages are written.
+    #[arg(long, env = "NCOLONY_MESSAGES_DIR")]
+    pub messages: PathBuf,
+    /// Seconds between two checks (fractions allowed).
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    pub freq: f64,
+}
 
-/// Runs `ncolony beatcheck`.
+/// A number of seconds more than 0 and at most a year: the checkers' and
+/// scheduler's `--freq`, `--frequency` and `--timeout`.
+pub(crate) fn positive_seconds(s: &str) -> Result<f64, String> {
+    let v = seconds(s)?;
+    if v == 0.0 {
+        return Err(format!("{s:?} must be more than 0 seconds"));
+    }
+    Ok(v)
+}
+
+/// A number of seconds from 0 to a year.
+pub(crate) fn seconds(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
+    if !v.is_finite() || !(0.0..=31_536_000.0).contains(&v) {
+        return Err(format!("{s:?} must be between 0 and 31536000 seconds"));
+    }
+    Ok(v)
+}
+
+/// Runs `ncolony beatcheck` until killed.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("beatcheck is not implemented yet")
+    let freq = Duration::from_secs_f64(args.freq);
+    let mut heart = Pacemaker::from_env();
+    let mut checks = BeatChecks::new(SystemTime::now());
+    let mut scan = ConfigScan::new(args.config.clone());
+    let mut outbox = Outbox::new(args.messages.clone());
+    tracing::info!(
+        "checking heartbeats in {} every {:?}",
+        args.config.display(),
+        freq
+    );
+    let mut next_check = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now >= next_check {
+            apply_changes(&mut scan, &mut checks);
+            let stale = checks.check(SystemTime::now(), last_beat);
+            for name in stale {
+                tracing::warn!(name = %name, "heart stopped beating; asking for a restart");
+                outbox.push(Message::Restart { name });
+            }
+            outbox.flush();
+            next_check = now + freq;
+        }
+        heart.tick(now);
+        let wake = heart.deadline().map_or(next_check, |h| h.min(next_check));
+        thread::sleep(wake.saturating_duration_since(Instant::now()));
+    }
+}
+
+/// Rescans the config directory and updates the checks: a new or changed
+/// file is (re)parsed, and a bad one is logged (once per content) and not
+/// checked.
+fn apply_changes(scan: &mut ConfigScan, checks: &mut BeatChecks) {
+    let changes = scan.rescan();
+    for name in changes.removed {
+        if checks.is_watched(&name) {
+            tracing::info!(name = %name, "config removed; no longer checking");
+        }
+        checks.unwatch(&name);
+    }
+    for u in changes.updated {
+        let file = scan.file(&u.name);
+        match parse(&file, &u.content) {
+            Some(section) => {
+                tracing::info!(
+                    name = %u.name,
+                    "checking heartbeat of {} every {:?} after a grace of {:?}",
+                    section.status,
+                    section.period,
+                    section.grace_time()
+                );
+                checks.watch(&u.name, section, u.mtime);
+            }
+            None => checks.unwatch(&u.name),
+        }
+    }
+}
+
+/// The beatcheck section of a config file, or `None` (logged if bad).
+fn parse(file: &Path, content: &[u8]) -> Option<BeatSection> {
+    let map = match config_object(content) {
+        Ok(map) => map,
+        Err(e) => {
+            tracing::error!("config {}: {e}; not checking it", file.display());
+            return None;
+        }
+    };
+    match BeatSection::from_config(&map) {
+        Ok(section) => section,
+        Err(e) => {
+            tracing::error!("config {}: {e}; not checking it", file.display());
+            None
+        }
+    }
+}
+
+/// A process's last beat: its status file's mtime, `None` if there is none.
+fn last_beat(name: &str, section: &BeatSection) -> Option<SystemTime> {
+    let file = status_file(Path::new(&section.status), Some(name)).ok()?;
+    std::fs::metadata(file).and_then(|m| m.modified()).ok()
 }
