@@ -37,6 +37,11 @@ enum HeartCommand {
 pub fn run(args: HeartArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         HeartCommand::Beat => {
+            if std::env::var_os("NCOLONY_CONFIG").is_none() {
+                bail!(
+                    "NCOLONY_CONFIG is not set: `ncolony heart beat` is for processes run by `ncolony monitor`"
+                );
+            }
             let Some(heart) = Heart::from_env()? else {
                 bail!(
                     "NCOLONY_CONFIG has no {:?} section: this process has no heart to beat",

@@ -140,8 +140,8 @@ enum Event {
 /// Runs `ncolony scheduler` until SIGTERM or SIGINT.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // Block the stop signals before any thread starts, so every thread
-    // inherits the mask and only the signal thread receives them. (Children
-    // get a clean mask: std resets it before exec.)
+    // inherits the mask and only the signal thread receives them. (The job
+    // gets a clean mask: see `job::spawn`.)
     let mut stop = SigSet::empty();
     stop.add(Signal::SIGTERM);
     stop.add(Signal::SIGINT);
