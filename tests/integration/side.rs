@@ -614,8 +614,10 @@ fn under_the_monitor_beatcheck_restarts_a_worker_whose_heart_stopped() {
     let first = c.wait_pids("worker", 1);
     let second = c.wait_pids("worker", 2);
     assert_ne!(first, second);
+    // The worker did beat (through `ncolony heart beat`), and so did the checker.
+    assert!(c.work.join("worker.status").is_file(), "{}", m.log());
     assert!(c.work.join("checker.status").is_file(), "{}", m.log());
-    m.wait_log("heart stopped beating");
+    m.wait_log("heart stopped beating; asking for a restart name=worker");
 }
 
 #[test]
