@@ -154,10 +154,10 @@ fn handle(checks: &mut HttpChecks, outbox: &mut Outbox, outcome: Outcome, epoch:
             tracing::debug!(name = %probe.name, url = %probe.url, "{why}");
         }
         Verdict::Bad { bad, max_bad } => {
-            tracing::warn!(name = %probe.name, url = %probe.url, "check failed ({bad} in a row, {max_bad} tolerated): {why}");
+            tracing::warn!(name = %probe.name, url = %probe.url, "check failed ({bad} in a row, maxBad {max_bad}): {why}");
         }
         Verdict::Restart { bad } => {
-            tracing::warn!(name = %probe.name, url = %probe.url, "check failed {bad} times in a row: {why}; asking for a restart");
+            tracing::warn!(name = %probe.name, url = %probe.url, "check failed ({bad} in a row, more than maxBad {}): {why}; asking for a restart", bad - 1);
             outbox.push(Message::Restart { name: probe.name });
         }
     }

@@ -328,9 +328,9 @@ fn httpcheck_restarts_after_more_than_max_bad_failures() {
     );
     status.store(500, Ordering::SeqCst);
     wait_restart(&c.messages, "web", &checker);
-    checker.wait_log("check failed (1 in a row, 2 tolerated)");
-    checker.wait_log("check failed (2 in a row, 2 tolerated)");
-    checker.wait_log("check failed 3 times in a row");
+    checker.wait_log("check failed (1 in a row, maxBad 2)");
+    checker.wait_log("check failed (2 in a row, maxBad 2)");
+    checker.wait_log("check failed (3 in a row, more than maxBad 2)");
     assert_eq!(messages(&c.messages), [restart("web")]);
 }
 

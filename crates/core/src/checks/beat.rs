@@ -55,19 +55,16 @@ impl BeatSection {
     }
 }
 
-/// Whether a process counts as stopped at `now`: its grace (from
-/// `grace_from`) is over, and its last beat (the status file's mtime, `None`
-/// when there is no such file) is more than a period ago.
+/// Whether a process counts as stopped at `now`: its grace is over (it ends
+/// at `grace_end`), and its last beat (the status file's mtime, `None` when
+/// there is no such file) is more than a period ago.
 pub fn is_stale(
     section: &BeatSection,
-    grace_from: SystemTime,
+    grace_end: SystemTime,
     last_beat: Option<SystemTime>,
     now: SystemTime,
 ) -> bool {
-    let in_grace = grace_from
-        .checked_add(section.grace_time())
-        .is_none_or(|end| now <= end);
-    if in_grace {
+    if now <= grace_end {
         return false;
     }
     match last_beat {
@@ -80,10 +77,17 @@ pub fn is_stale(
 #[derive(Clone, Debug)]
 struct Watched {
     section: BeatSection,
-    grace_from: SystemTime,
+    /// Not checked until after this.
+    grace_end: SystemTime,
 }
 
-/// Every process with a heartbeat section, and when its grace started.
+/// `t + d`, or the far future if that does not fit.
+fn after(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_add(d)
+        .unwrap_or_else(|| t + Duration::from_secs(u32::MAX.into()))
+}
+
+/// Every process with a heartbeat section, and when its grace ends.
 #[derive(Clone, Debug)]
 pub struct BeatChecks {
     start: SystemTime,
@@ -104,14 +108,9 @@ impl BeatChecks {
     /// `changed` (the config file's mtime) or at the checker's start,
     /// whichever is later.
     pub fn watch(&mut self, name: &str, section: BeatSection, changed: SystemTime) {
-        let grace_from = changed.max(self.start);
-        self.procs.insert(
-            name.to_owned(),
-            Watched {
-                section,
-                grace_from,
-            },
-        );
+        let grace_end = after(changed.max(self.start), section.grace_time());
+        self.procs
+            .insert(name.to_owned(), Watched { section, grace_end });
     }
 
     /// Stops checking `name` (its config is gone, has no section, or a bad one).
@@ -126,8 +125,9 @@ impl BeatChecks {
 
     /// The processes whose heart has stopped at `now`, in name order.
     /// `last_beat` gives a process's last beat (`None`: never). Each returned
-    /// process gets a fresh grace from `now`, so one that is being restarted
-    /// is not reported again on every check.
+    /// process gets a fresh grace from `now` (at least one period, even with
+    /// `grace: 0`), so one that is being restarted is not reported again
+    /// before it could have beaten.
     pub fn check(
         &mut self,
         now: SystemTime,
@@ -136,14 +136,12 @@ impl BeatChecks {
         let mut stale = Vec::new();
         for (name, w) in &mut self.procs {
             // Skip the file system look-up while in grace.
-            if w.grace_from
-                .checked_add(w.section.grace_time())
-                .is_none_or(|end| now <= end)
-            {
+            if now <= w.grace_end {
                 continue;
             }
-            if is_stale(&w.section, w.grace_from, last_beat(name, &w.section), now) {
-                w.grace_from = now;
+            if is_stale(&w.section, w.grace_end, last_beat(name, &w.section), now) {
+                let quiet = w.section.grace_time().max(w.section.period);
+                w.grace_end = after(now, quiet);
                 stale.push(name.clone());
             }
         }
@@ -215,8 +213,8 @@ mod tests {
     #[test]
     fn fresh_and_stale_beats() {
         let s = section(10, 2.0);
-        let from = at(0.0);
-        // In grace (20 s): never stale, even with no beat at all.
+        let from = at(20.0);
+        // In grace (until 20 s): never stale, even with no beat at all.
         assert!(!is_stale(&s, from, None, at(20.0)));
         // After grace: no status file is stale.
         assert!(is_stale(&s, from, None, at(20.1)));
@@ -243,6 +241,16 @@ mod tests {
         checks.watch("web", section(1, 3.0), at(200.0));
         assert!(checks.check(at(202.0), never).is_empty());
         assert_eq!(checks.check(at(203.1), never), ["web"]);
+    }
+
+    #[test]
+    fn with_no_grace_a_reported_process_still_gets_a_period_to_beat() {
+        let mut checks = BeatChecks::new(at(0.0));
+        checks.watch("web", section(2, 0.0), at(0.0));
+        let never = |_: &str, _: &BeatSection| None;
+        assert_eq!(checks.check(at(0.1), never), ["web"]);
+        assert!(checks.check(at(2.0), never).is_empty());
+        assert_eq!(checks.check(at(2.2), never), ["web"]);
     }
 
     #[test]

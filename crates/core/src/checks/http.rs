@@ -91,7 +91,7 @@ pub enum Verdict {
         max_bad: u32,
     },
     /// More than `maxBad` failures in a row: restart the process. The count
-    /// starts afresh and the grace starts again.
+    /// starts afresh and the grace starts again (at least one period).
     Restart {
         /// Failures in a row, this one included.
         bad: u32,
@@ -186,7 +186,10 @@ impl HttpChecks {
         if w.bad > w.section.max_bad {
             let bad = w.bad;
             w.bad = 0;
-            w.next_probe = now.saturating_add(w.section.grace_time());
+            // A new grace, and at least a period even with `grace: 0`, so
+            // the restarting process is not probed (and reported) at once.
+            let quiet = w.section.grace_time().max(w.section.period);
+            w.next_probe = now.saturating_add(quiet);
             Verdict::Restart { bad }
         } else {
             Verdict::Bad {
