@@ -306,10 +306,10 @@ impl Shell {
     fn remove_pid_file(&self, name: &Name) {
         let Some(dir) = &self.args.pid else { return };
         let path = dir.join(name.as_str());
-        if let Err(e) = fs::remove_file(&path) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::error!("pid file {}: {e}", path.display());
-            }
+        if let Err(e) = fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!("pid file {}: {e}", path.display());
         }
     }
 }

@@ -240,9 +240,12 @@ fn restart_messages_are_handled_in_order_and_deleted() {
         "messages not deleted"
     );
     assert_eq!(c.recorded_pids("a").len(), 2, "group h restarted a");
-    // Several messages at once are handled in file-name order.
+    // Several messages present at once are handled in file-name order: pause
+    // the monitor so that it sees both in one scan.
+    m.signal(19); // SIGSTOP
     c.send("010-second", r#"{"type": "RESTART", "name": "nosuch-2"}"#);
     c.send("009-first", r#"{"type": "RESTART", "name": "nosuch-1"}"#);
+    m.signal(18); // SIGCONT
     m.wait_log("nosuch-2");
     let log = m.log();
     let first = log.find("nosuch-1").expect("first handled");

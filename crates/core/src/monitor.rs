@@ -2,6 +2,7 @@
 //! ProcessMonitor), sans I/O: fed [`Input`]s and the current time, it queues
 //! [`Action`]s for the shell and reports its next deadline.
 
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,43 +130,1028 @@ pub fn after_exit(p: &Policy, lived: Duration, delay: Duration) -> (Duration, Du
     }
 }
 
+/// What happens once a stopping process has exited.
+#[derive(Clone, Debug)]
+enum Then {
+    /// A RESTART: the restart policy starts it again.
+    Restart,
+    /// Its config changed: start this spec with a fresh delay.
+    Start(Arc<ProcSpec>),
+    /// Its config went away (or the monitor is shutting down): forget it.
+    Remove,
+}
+
+/// One supervised name's state.
+#[derive(Clone, Debug)]
+enum Proc {
+    /// Waiting out a restart delay.
+    Backoff {
+        spec: Arc<ProcSpec>,
+        until: Instant,
+        delay: Duration,
+    },
+    /// A [`Action::Spawn`] is queued; the shell has not answered yet.
+    Starting {
+        spec: Arc<ProcSpec>,
+        delay: Duration,
+        restart: bool,
+    },
+    /// Alive since `since`.
+    Running {
+        pid: Pid,
+        since: Instant,
+        delay: Duration,
+    },
+    /// Sent SIGTERM; SIGKILL follows at `kill_at` unless it exits first.
+    Stopping {
+        pid: Pid,
+        since: Instant,
+        kill_at: Option<Instant>,
+        delay: Duration,
+        then: Then,
+    },
+}
+
 /// The supervisor: what is wanted (configs) and what is (live processes).
 #[derive(Debug)]
 pub struct Monitor {
     policy: Policy,
+    wanted: BTreeMap<Name, Arc<ProcSpec>>,
+    procs: BTreeMap<Name, Proc>,
+    pids: HashMap<Pid, Name>,
+    actions: VecDeque<Action>,
+    shutting_down: bool,
+    exited: bool,
 }
 
 impl Monitor {
     /// A monitor with no processes.
     pub fn new(policy: Policy) -> Self {
-        Monitor { policy }
+        Monitor {
+            policy,
+            wanted: BTreeMap::new(),
+            procs: BTreeMap::new(),
+            pids: HashMap::new(),
+            actions: VecDeque::new(),
+            shutting_down: false,
+            exited: false,
+        }
     }
 
     /// Feeds one input at time `now`.
     pub fn handle(&mut self, now: Instant, input: Input) {
-        let _ = (now, input, self.policy);
-        todo!()
+        match input {
+            Input::Configured { name, spec } => self.configured(now, name, spec),
+            Input::Removed { name } => self.removed(now, name),
+            Input::Message(Message::Restart { name }) => match Name::new(name.as_str()) {
+                Ok(name) if self.procs.contains_key(&name) => self.restart(now, &name),
+                _ => tracing::warn!("RESTART: no process named {name:?}"),
+            },
+            Input::Message(Message::RestartAll) => {
+                let names: Vec<Name> = self.procs.keys().cloned().collect();
+                for name in names {
+                    self.restart(now, &name);
+                }
+            }
+            Input::Message(Message::RestartGroup { group }) => {
+                let names: Vec<Name> = self
+                    .wanted
+                    .iter()
+                    .filter(|(name, spec)| {
+                        spec.is_in_group(&group) && self.procs.contains_key(*name)
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                if names.is_empty() {
+                    tracing::warn!("RESTART-GROUP: no process in group {group:?}");
+                }
+                for name in names {
+                    self.restart(now, &name);
+                }
+            }
+            Input::Spawned { name, pid } => self.spawned(now, name, pid),
+            Input::SpawnFailed { name, error } => self.spawn_failed(now, name, &error),
+            Input::Exited { pid, status } => self.exited(now, pid, status),
+            Input::Shutdown => self.shutdown(now),
+        }
+        self.maybe_exit();
     }
 
     /// Fires every deadline `<= now`; a spurious call is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        let due: Vec<Name> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| deadline(p).is_some_and(|d| d <= now))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in due {
+            let Some(proc) = self.procs.remove(&name) else {
+                continue;
+            };
+            let next = match proc {
+                Proc::Backoff { spec, delay, .. } => self.start(name.clone(), spec, delay),
+                Proc::Stopping {
+                    pid,
+                    since,
+                    delay,
+                    then,
+                    ..
+                } => {
+                    tracing::warn!(name = %name, pid = pid.0, "still running after killtime; killing");
+                    self.signal(&name, pid, Sig::Kill);
+                    Proc::Stopping {
+                        pid,
+                        since,
+                        kill_at: None,
+                        delay,
+                        then,
+                    }
+                }
+                other @ (Proc::Starting { .. } | Proc::Running { .. }) => other,
+            };
+            self.procs.insert(name, next);
+        }
+        self.maybe_exit();
     }
 
     /// The earliest pending deadline (a restart or a kill), if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        self.procs.values().filter_map(deadline).min()
     }
 
     /// The next action for the shell, in the order decided.
     pub fn poll_action(&mut self) -> Option<Action> {
-        todo!()
+        self.actions.pop_front()
     }
 
     /// The name of the live child with this pid, if it is one of ours.
     pub fn name_of(&self, pid: Pid) -> Option<&Name> {
-        let _ = pid;
-        todo!()
+        self.pids.get(&pid)
+    }
+
+    /// Whether `name` has a live child right now (running or stopping).
+    pub fn pid_of(&self, name: &Name) -> Option<Pid> {
+        match self.procs.get(name)? {
+            Proc::Running { pid, .. } | Proc::Stopping { pid, .. } => Some(*pid),
+            Proc::Backoff { .. } | Proc::Starting { .. } => None,
+        }
+    }
+
+    fn configured(&mut self, now: Instant, name: Name, spec: Arc<ProcSpec>) {
+        if self.wanted.get(&name).is_some_and(|old| **old == *spec) {
+            return;
+        }
+        self.wanted.insert(name.clone(), Arc::clone(&spec));
+        if self.shutting_down {
+            return;
+        }
+        let min = self.policy.min_restart_delay;
+        let next = match self.procs.remove(&name) {
+            None | Some(Proc::Backoff { .. }) => self.start(name.clone(), spec, min),
+            // The new spec is compared with the wanted one once it has a pid.
+            Some(p @ Proc::Starting { .. }) => p,
+            Some(Proc::Running {
+                pid, since, delay, ..
+            }) => {
+                tracing::info!(name = %name, "config changed; restarting");
+                self.stop(now, &name, pid, since, delay, Then::Start(spec))
+            }
+            Some(Proc::Stopping {
+                pid,
+                since,
+                kill_at,
+                delay,
+                ..
+            }) => Proc::Stopping {
+                pid,
+                since,
+                kill_at,
+                delay,
+                then: Then::Start(spec),
+            },
+        };
+        self.procs.insert(name, next);
+    }
+
+    fn removed(&mut self, now: Instant, name: Name) {
+        self.wanted.remove(&name);
+        let Some(proc) = self.procs.remove(&name) else {
+            return;
+        };
+        let next = match proc {
+            Proc::Backoff { .. } => return,
+            p @ Proc::Starting { .. } => p,
+            Proc::Running {
+                pid, since, delay, ..
+            } => {
+                tracing::info!(name = %name, "config gone; stopping");
+                self.stop(now, &name, pid, since, delay, Then::Remove)
+            }
+            Proc::Stopping {
+                pid,
+                since,
+                kill_at,
+                delay,
+                ..
+            } => Proc::Stopping {
+                pid,
+                since,
+                kill_at,
+                delay,
+                then: Then::Remove,
+            },
+        };
+        self.procs.insert(name, next);
+    }
+
+    fn restart(&mut self, now: Instant, name: &Name) {
+        let Some(proc) = self.procs.remove(name) else {
+            return;
+        };
+        let next = match proc {
+            Proc::Backoff { spec, delay, .. } => self.start(name.clone(), spec, delay),
+            Proc::Starting { spec, delay, .. } => Proc::Starting {
+                spec,
+                delay,
+                restart: true,
+            },
+            Proc::Running {
+                pid, since, delay, ..
+            } => {
+                tracing::info!(name = %name, "restarting on request");
+                self.stop(now, name, pid, since, delay, Then::Restart)
+            }
+            // Already on its way down; whatever follows stands.
+            p @ Proc::Stopping { .. } => p,
+        };
+        self.procs.insert(name.clone(), next);
+    }
+
+    fn spawned(&mut self, now: Instant, name: Name, pid: Pid) {
+        self.pids.insert(pid, name.clone());
+        let proc = self.procs.remove(&name);
+        let (spec, delay, restart) = match proc {
+            Some(Proc::Starting {
+                spec,
+                delay,
+                restart,
+            }) => (spec, delay, restart),
+            other => {
+                // The shell started something the core did not ask for: never
+                // lose it; stop it and keep whatever state the name had.
+                tracing::error!(name = %name, pid = pid.0, "unexpected spawn; stopping it");
+                self.signal(&name, pid, Sig::Term);
+                if let Some(p) = other {
+                    self.procs.insert(name, p);
+                }
+                return;
+            }
+        };
+        let then = if self.shutting_down {
+            Some(Then::Remove)
+        } else {
+            match self.wanted.get(&name) {
+                None => Some(Then::Remove),
+                Some(want) if !Arc::ptr_eq(want, &spec) && **want != *spec => {
+                    Some(Then::Start(Arc::clone(want)))
+                }
+                Some(_) if restart => Some(Then::Restart),
+                Some(_) => None,
+            }
+        };
+        let next = match then {
+            Some(then) => self.stop(now, &name, pid, now, delay, then),
+            None => Proc::Running {
+                pid,
+                since: now,
+                delay,
+            },
+        };
+        self.procs.insert(name, next);
+    }
+
+    fn spawn_failed(&mut self, now: Instant, name: Name, error: &str) {
+        let delay = match self.procs.remove(&name) {
+            Some(Proc::Starting { delay, .. }) => delay,
+            other => {
+                tracing::error!("failed to spawn {name:?}: {error}");
+                if let Some(p) = other {
+                    self.procs.insert(name, p);
+                }
+                return;
+            }
+        };
+        let spec = match self.wanted.get(&name) {
+            Some(want) if !self.shutting_down => Arc::clone(want),
+            _ => {
+                tracing::error!("failed to spawn {name:?}: {error}");
+                return;
+            }
+        };
+        // A failed spawn counts as an instant death.
+        let (wait, next) = after_exit(&self.policy, Duration::ZERO, delay);
+        tracing::error!(
+            "failed to spawn {name:?}: {error}; retrying in {}s",
+            wait.as_secs_f64()
+        );
+        let until = now + wait;
+        self.procs.insert(
+            name,
+            Proc::Backoff {
+                spec,
+                until,
+                delay: next,
+            },
+        );
+    }
+
+    fn exited(&mut self, now: Instant, pid: Pid, status: Exit) {
+        let Some(name) = self.pids.remove(&pid) else {
+            tracing::debug!(pid = pid.0, ?status, "reaped a process that is not ours");
+            return;
+        };
+        let Some(proc) = self.procs.remove(&name) else {
+            return;
+        };
+        let (since, delay, restart_spec) = match proc {
+            Proc::Running { pid: p, .. } | Proc::Stopping { pid: p, .. } if p != pid => {
+                // A stale pid for this name; the current child is untouched.
+                self.procs.insert(name, proc);
+                return;
+            }
+            Proc::Running { since, delay, .. } => {
+                tracing::warn!(name = %name, pid = pid.0, "exited ({})", describe(status));
+                (since, delay, self.wanted.get(&name).cloned())
+            }
+            Proc::Stopping {
+                since, delay, then, ..
+            } => {
+                tracing::info!(name = %name, pid = pid.0, "stopped ({})", describe(status));
+                match then {
+                    Then::Restart => (since, delay, self.wanted.get(&name).cloned()),
+                    Then::Start(spec) => {
+                        let min = self.policy.min_restart_delay;
+                        if !self.shutting_down {
+                            let next = self.start(name.clone(), spec, min);
+                            self.procs.insert(name, next);
+                        }
+                        return;
+                    }
+                    Then::Remove => return,
+                }
+            }
+            p @ (Proc::Backoff { .. } | Proc::Starting { .. }) => {
+                self.procs.insert(name, p);
+                return;
+            }
+        };
+        let Some(spec) = restart_spec else { return };
+        if self.shutting_down {
+            return;
+        }
+        let (wait, next) = after_exit(&self.policy, now.saturating_duration_since(since), delay);
+        let proc = if wait.is_zero() {
+            self.start(name.clone(), spec, next)
+        } else {
+            tracing::info!(name = %name, "died within the threshold; restarting in {}s", wait.as_secs_f64());
+            Proc::Backoff {
+                spec,
+                until: now + wait,
+                delay: next,
+            }
+        };
+        self.procs.insert(name, proc);
+    }
+
+    fn shutdown(&mut self, now: Instant) {
+        if self.shutting_down {
+            for (name, proc) in &mut self.procs {
+                if let Proc::Stopping { pid, kill_at, .. } = proc {
+                    *kill_at = None;
+                    self.actions.push_back(Action::Signal {
+                        name: name.clone(),
+                        pid: *pid,
+                        sig: Sig::Kill,
+                    });
+                }
+            }
+            return;
+        }
+        self.shutting_down = true;
+        let names: Vec<Name> = self.procs.keys().cloned().collect();
+        for name in names {
+            let Some(proc) = self.procs.remove(&name) else {
+                continue;
+            };
+            let next = match proc {
+                Proc::Backoff { .. } => continue,
+                p @ Proc::Starting { .. } => p,
+                Proc::Running {
+                    pid, since, delay, ..
+                } => self.stop(now, &name, pid, since, delay, Then::Remove),
+                Proc::Stopping {
+                    pid,
+                    since,
+                    kill_at,
+                    delay,
+                    ..
+                } => Proc::Stopping {
+                    pid,
+                    since,
+                    kill_at,
+                    delay,
+                    then: Then::Remove,
+                },
+            };
+            self.procs.insert(name, next);
+        }
+    }
+
+    /// Queues a spawn and returns the state to record.
+    fn start(&mut self, name: Name, spec: Arc<ProcSpec>, delay: Duration) -> Proc {
+        self.actions.push_back(Action::Spawn {
+            name,
+            spec: Arc::clone(&spec),
+        });
+        Proc::Starting {
+            spec,
+            delay,
+            restart: false,
+        }
+    }
+
+    /// Queues SIGTERM and returns the state to record.
+    fn stop(
+        &mut self,
+        now: Instant,
+        name: &Name,
+        pid: Pid,
+        since: Instant,
+        delay: Duration,
+        then: Then,
+    ) -> Proc {
+        self.signal(name, pid, Sig::Term);
+        Proc::Stopping {
+            pid,
+            since,
+            kill_at: Some(now + self.policy.kill_time),
+            delay,
+            then,
+        }
+    }
+
+    fn signal(&mut self, name: &Name, pid: Pid, sig: Sig) {
+        self.actions.push_back(Action::Signal {
+            name: name.clone(),
+            pid,
+            sig,
+        });
+    }
+
+    fn maybe_exit(&mut self) {
+        if self.shutting_down && !self.exited && self.procs.is_empty() {
+            self.exited = true;
+            self.actions.push_back(Action::Exit(0));
+        }
+    }
+}
+
+/// A state's deadline, if it has one.
+fn deadline(p: &Proc) -> Option<Instant> {
+    match p {
+        Proc::Backoff { until, .. } => Some(*until),
+        Proc::Stopping { kill_at, .. } => *kill_at,
+        Proc::Starting { .. } | Proc::Running { .. } => None,
+    }
+}
+
+/// "code 3" or "signal 9", for the log.
+fn describe(status: Exit) -> String {
+    match status {
+        Exit::Code(c) => format!("code {c}"),
+        Exit::Signal(s) => format!("signal {s}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    /// A monitor with a fake clock and a fake pid allocator.
+    struct Harness {
+        m: Monitor,
+        now: Instant,
+        next_pid: i32,
+    }
+
+    /// The fake clock's origin: any instant will do, it only moves by hand.
+    #[allow(clippy::disallowed_methods)]
+    fn epoch() -> Instant {
+        Instant::now()
+    }
+
+    fn spec(args: &str) -> Arc<ProcSpec> {
+        let json = format!(r#"{{"args": ["{args}"], "group": ["g"]}}"#);
+        Arc::new(ProcSpec::parse(json.as_bytes()).expect("valid spec"))
+    }
+
+    fn name(s: &str) -> Name {
+        Name::new(s).expect("valid name")
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            Harness {
+                m: Monitor::new(Policy::default()),
+                now: epoch(),
+                next_pid: 100,
+            }
+        }
+
+        /// Feeds an input and answers every Spawn the way the shell does,
+        /// returning the actions other than spawns plus the spawned pids.
+        fn feed(&mut self, input: Input) -> Vec<Action> {
+            self.m.handle(self.now, input);
+            self.drain()
+        }
+
+        fn drain(&mut self) -> Vec<Action> {
+            let mut out = Vec::new();
+            while let Some(action) = self.m.poll_action() {
+                if let Action::Spawn { name, .. } = &action {
+                    self.next_pid += 1;
+                    let pid = Pid(self.next_pid);
+                    self.m.handle(
+                        self.now,
+                        Input::Spawned {
+                            name: name.clone(),
+                            pid,
+                        },
+                    );
+                }
+                out.push(action);
+            }
+            out
+        }
+
+        fn advance(&mut self, d: Duration) -> Vec<Action> {
+            self.now += d;
+            self.m.handle_timeout(self.now);
+            self.drain()
+        }
+
+        fn configure(&mut self, n: &str, args: &str) -> Vec<Action> {
+            self.feed(Input::Configured {
+                name: name(n),
+                spec: spec(args),
+            })
+        }
+
+        fn pid(&self, n: &str) -> Pid {
+            self.m.pid_of(&name(n)).expect("running")
+        }
+
+        fn exit(&mut self, pid: Pid) -> Vec<Action> {
+            self.feed(Input::Exited {
+                pid,
+                status: Exit::Code(1),
+            })
+        }
+    }
+
+    fn spawns(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Spawn { name, .. } => Some(name.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn signals(actions: &[Action]) -> Vec<(Pid, Sig)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Signal { pid, sig, .. } => Some((*pid, *sig)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_new_config_starts_its_process_at_once() {
+        let mut h = Harness::new();
+        assert_eq!(spawns(&h.configure("a", "/bin/a")), ["a"]);
+        assert_eq!(h.m.name_of(h.pid("a")), Some(&name("a")));
+        assert_eq!(h.m.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_same_config_again_changes_nothing() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        assert!(h.configure("a", "/bin/a").is_empty());
+    }
+
+    #[test]
+    fn a_death_after_the_threshold_restarts_at_once_with_the_minimum_delay() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.now += 2 * SEC;
+        assert_eq!(spawns(&h.exit(pid)), ["a"]);
+        assert_ne!(h.pid("a"), pid);
+    }
+
+    #[test]
+    fn instant_deaths_back_off_doubling_up_to_the_cap() {
+        let mut h = Harness::new();
+        h.m = Monitor::new(Policy {
+            max_restart_delay: 5 * SEC,
+            ..Policy::default()
+        });
+        h.configure("a", "/bin/a");
+        // Waits: 1, 2, 4, then capped at 5.
+        for wait in [1, 2, 4, 5, 5] {
+            let pid = h.pid("a");
+            assert!(spawns(&h.exit(pid)).is_empty(), "an instant death waits");
+            assert_eq!(h.m.poll_timeout(), Some(h.now + wait * SEC));
+            assert!(spawns(&h.advance(wait * SEC - Duration::from_millis(1))).is_empty());
+            assert_eq!(spawns(&h.advance(Duration::from_millis(1))), ["a"]);
+        }
+        // Living past the threshold resets the delay.
+        h.now += 2 * SEC;
+        let pid = h.pid("a");
+        assert_eq!(spawns(&h.exit(pid)), ["a"]);
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert_eq!(h.m.poll_timeout(), Some(h.now + SEC));
+    }
+
+    #[test]
+    fn a_failed_spawn_is_an_instant_death() {
+        let mut h = Harness::new();
+        h.m.handle(
+            h.now,
+            Input::Configured {
+                name: name("a"),
+                spec: spec("/nope"),
+            },
+        );
+        assert!(matches!(h.m.poll_action(), Some(Action::Spawn { .. })));
+        h.m.handle(
+            h.now,
+            Input::SpawnFailed {
+                name: name("a"),
+                error: "not found".into(),
+            },
+        );
+        assert_eq!(h.m.poll_timeout(), Some(h.now + SEC));
+        h.now += SEC;
+        h.m.handle_timeout(h.now);
+        assert!(matches!(h.m.poll_action(), Some(Action::Spawn { .. })));
+        h.m.handle(
+            h.now,
+            Input::SpawnFailed {
+                name: name("a"),
+                error: "not found".into(),
+            },
+        );
+        assert_eq!(h.m.poll_timeout(), Some(h.now + 2 * SEC));
+        // Fixing the config starts it at once with a fresh delay.
+        assert_eq!(spawns(&h.configure("a", "/bin/a")), ["a"]);
+    }
+
+    #[test]
+    fn a_changed_config_stops_the_old_process_then_starts_the_new_one() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let old = h.pid("a");
+        let acts = h.configure("a", "/bin/b");
+        assert_eq!(signals(&acts), [(old, Sig::Term)]);
+        assert!(spawns(&acts).is_empty(), "no overlap of old and new");
+        let acts = h.exit(old);
+        match &acts[..] {
+            [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/b"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_removed_config_stops_its_process_for_good() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        let acts = h.feed(Input::Removed { name: name("a") });
+        assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+        assert!(h.exit(pid).is_empty());
+        assert_eq!(h.m.poll_timeout(), None);
+        assert_eq!(h.m.name_of(pid), None);
+    }
+
+    #[test]
+    fn removing_during_backoff_cancels_the_restart() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert!(h.m.poll_timeout().is_some());
+        assert!(h.feed(Input::Removed { name: name("a") }).is_empty());
+        assert_eq!(h.m.poll_timeout(), None);
+        assert!(h.advance(10 * SEC).is_empty());
+    }
+
+    #[test]
+    fn killtime_follows_sigterm_with_sigkill() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.feed(Input::Message(Message::Restart { name: "a".into() }));
+        assert_eq!(h.m.poll_timeout(), Some(h.now + 5 * SEC));
+        assert!(h.advance(5 * SEC - Duration::from_millis(1)).is_empty());
+        assert_eq!(
+            signals(&h.advance(Duration::from_millis(1))),
+            [(pid, Sig::Kill)]
+        );
+        assert_eq!(h.m.poll_timeout(), None, "one SIGKILL only");
+        // The restart policy applies: it lived long, so it restarts at once.
+        assert_eq!(spawns(&h.exit(pid)), ["a"]);
+    }
+
+    #[test]
+    fn restart_of_a_young_process_waits_the_delay() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.feed(Input::Message(Message::Restart { name: "a".into() }));
+        assert!(h.exit(pid).is_empty());
+        assert_eq!(h.m.poll_timeout(), Some(h.now + SEC));
+    }
+
+    #[test]
+    fn restart_during_backoff_starts_now_and_keeps_the_delay() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.exit(pid);
+        let acts = h.feed(Input::Message(Message::Restart { name: "a".into() }));
+        assert_eq!(spawns(&acts), ["a"]);
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert_eq!(
+            h.m.poll_timeout(),
+            Some(h.now + 2 * SEC),
+            "delay kept doubling"
+        );
+    }
+
+    #[test]
+    fn restart_of_an_unknown_name_does_nothing() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        assert!(
+            h.feed(Input::Message(Message::Restart { name: "b".into() }))
+                .is_empty()
+        );
+        assert!(
+            h.feed(Input::Message(Message::Restart {
+                name: "../x".into()
+            }))
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn restart_all_and_restart_group() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        h.configure("b", "/bin/b");
+        h.feed(Input::Configured {
+            name: name("c"),
+            spec: Arc::new(ProcSpec::parse(br#"{"args": ["/bin/c"]}"#).expect("valid")),
+        });
+        let (a, b, c) = (h.pid("a"), h.pid("b"), h.pid("c"));
+        let acts = h.feed(Input::Message(Message::RestartGroup { group: "g".into() }));
+        assert_eq!(signals(&acts), [(a, Sig::Term), (b, Sig::Term)]);
+        for pid in [a, b] {
+            h.now += 2 * SEC;
+            h.exit(pid);
+        }
+        let acts = h.feed(Input::Message(Message::RestartAll));
+        let (a, b) = (h.pid("a"), h.pid("b"));
+        assert_eq!(
+            signals(&acts),
+            [(a, Sig::Term), (b, Sig::Term), (c, Sig::Term)]
+        );
+        let acts = h.feed(Input::Message(Message::RestartGroup {
+            group: "none".into(),
+        }));
+        assert!(acts.is_empty());
+    }
+
+    #[test]
+    fn inputs_while_starting_are_applied_once_it_has_a_pid() {
+        let mut h = Harness::new();
+        // Removed before the shell spawned it: stopped as soon as it runs.
+        h.m.handle(
+            h.now,
+            Input::Configured {
+                name: name("a"),
+                spec: spec("/bin/a"),
+            },
+        );
+        h.m.handle(h.now, Input::Removed { name: name("a") });
+        let acts = h.drain();
+        let pid = Pid(h.next_pid);
+        assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+        assert!(h.exit(pid).is_empty());
+        // Changed before it had a pid: the new spec replaces it.
+        h.m.handle(
+            h.now,
+            Input::Configured {
+                name: name("b"),
+                spec: spec("/bin/b1"),
+            },
+        );
+        h.m.handle(
+            h.now,
+            Input::Configured {
+                name: name("b"),
+                spec: spec("/bin/b2"),
+            },
+        );
+        let acts = h.drain();
+        let pid = Pid(h.next_pid);
+        assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+        match &h.exit(pid)[..] {
+            [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/b2"]),
+            other => panic!("{other:?}"),
+        }
+        // Restarted before it had a pid.
+        h.m.handle(
+            h.now,
+            Input::Configured {
+                name: name("c"),
+                spec: spec("/bin/c"),
+            },
+        );
+        h.m.handle(h.now, Input::Message(Message::Restart { name: "c".into() }));
+        let acts = h.drain();
+        assert_eq!(signals(&acts), [(Pid(h.next_pid), Sig::Term)]);
+    }
+
+    #[test]
+    fn orphans_and_stale_pids_are_ignored() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        assert!(h.exit(Pid(9999)).is_empty());
+        assert_eq!(h.pid("a"), pid);
+    }
+
+    #[test]
+    fn shutdown_stops_everything_then_exits_once() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        h.configure("b", "/bin/b");
+        h.configure("c", "/bin/c");
+        let (a, b, c) = (h.pid("a"), h.pid("b"), h.pid("c"));
+        h.exit(c); // c is in backoff: simply dropped
+        let acts = h.feed(Input::Shutdown);
+        assert_eq!(signals(&acts), [(a, Sig::Term), (b, Sig::Term)]);
+        assert!(h.exit(a).is_empty(), "nothing restarts during shutdown");
+        assert!(h.configure("d", "/bin/d").is_empty(), "nothing starts");
+        assert!(h.feed(Input::Message(Message::RestartAll)).is_empty());
+        assert_eq!(signals(&h.advance(5 * SEC)), [(b, Sig::Kill)]);
+        assert_eq!(h.exit(b), [Action::Exit(0)]);
+        assert!(h.feed(Input::Shutdown).is_empty(), "exit is said once");
+    }
+
+    #[test]
+    fn shutdown_with_nothing_running_exits_at_once() {
+        let mut h = Harness::new();
+        assert_eq!(h.feed(Input::Shutdown), [Action::Exit(0)]);
+    }
+
+    #[test]
+    fn a_second_shutdown_kills_at_once() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let a = h.pid("a");
+        h.feed(Input::Shutdown);
+        assert_eq!(signals(&h.feed(Input::Shutdown)), [(a, Sig::Kill)]);
+        assert_eq!(h.exit(a), [Action::Exit(0)]);
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Configure(u8, u8),
+            Remove(u8),
+            Restart(u8),
+            RestartAll,
+            Die(u8),
+            Orphan,
+            Advance(u16),
+            FailNextSpawn,
+            Shutdown,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0..3u8, 0..2u8).prop_map(|(n, v)| Op::Configure(n, v)),
+                (0..3u8).prop_map(Op::Remove),
+                (0..3u8).prop_map(Op::Restart),
+                Just(Op::RestartAll),
+                (0..3u8).prop_map(Op::Die),
+                Just(Op::Orphan),
+                (0..8000u16).prop_map(Op::Advance),
+                Just(Op::FailNextSpawn),
+                Just(Op::Shutdown),
+            ]
+        }
+
+        proptest! {
+            /// Whatever happens: at most one live child per name, every live
+            /// child is known by pid, nothing spawns after shutdown, and
+            /// after shutdown plus exits the monitor says Exit exactly once.
+            #[test]
+            fn invariants_hold(ops in proptest::collection::vec(op(), 0..60)) {
+                let mut m = Monitor::new(Policy::default());
+                let mut now = epoch();
+                let mut live: HashMap<Pid, String> = HashMap::new();
+                let mut next_pid = 1;
+                let mut fail_next = false;
+                let mut shut = false;
+                let mut exits = 0;
+                let names = ["a", "b", "c"];
+                for op in ops {
+                    match op {
+                        Op::Configure(n, v) => m.handle(now, Input::Configured {
+                            name: name(names[n as usize]),
+                            spec: spec(&format!("/bin/{v}")),
+                        }),
+                        Op::Remove(n) => m.handle(now, Input::Removed { name: name(names[n as usize]) }),
+                        Op::Restart(n) => m.handle(now, Input::Message(Message::Restart { name: names[n as usize].into() })),
+                        Op::RestartAll => m.handle(now, Input::Message(Message::RestartAll)),
+                        Op::Die(n) => {
+                            let pid = live.iter().find(|(_, v)| *v == names[n as usize]).map(|(p, _)| *p);
+                            if let Some(pid) = pid {
+                                live.remove(&pid);
+                                m.handle(now, Input::Exited { pid, status: Exit::Signal(9) });
+                            }
+                        }
+                        Op::Orphan => m.handle(now, Input::Exited { pid: Pid(-5), status: Exit::Code(0) }),
+                        Op::Advance(ms) => {
+                            now += Duration::from_millis(u64::from(ms));
+                            m.handle_timeout(now);
+                        }
+                        Op::FailNextSpawn => fail_next = true,
+                        Op::Shutdown => { shut = true; m.handle(now, Input::Shutdown) }
+                    }
+                    while let Some(action) = m.poll_action() {
+                        match action {
+                            Action::Spawn { name, .. } => {
+                                prop_assert!(!shut, "spawned during shutdown");
+                                prop_assert!(!live.values().any(|v| v == name.as_str()), "two children for {}", name);
+                                if std::mem::take(&mut fail_next) {
+                                    m.handle(now, Input::SpawnFailed { name, error: "x".into() });
+                                } else {
+                                    next_pid += 1;
+                                    live.insert(Pid(next_pid), name.to_string());
+                                    m.handle(now, Input::Spawned { name, pid: Pid(next_pid) });
+                                }
+                            }
+                            Action::Signal { pid, .. } => prop_assert!(live.contains_key(&pid), "signal to a dead pid"),
+                            Action::Exit(code) => { prop_assert_eq!(code, 0); exits += 1; }
+                        }
+                    }
+                    for (pid, n) in &live {
+                        prop_assert_eq!(m.name_of(*pid).map(Name::as_str), Some(n.as_str()), "lost a child");
+                    }
+                }
+                // Shut down and let every child die: Exit comes exactly once.
+                m.handle(now, Input::Shutdown);
+                let pids: Vec<Pid> = live.keys().copied().collect();
+                for pid in pids {
+                    m.handle(now, Input::Exited { pid, status: Exit::Signal(15) });
+                }
+                while let Some(action) = m.poll_action() {
+                    match action {
+                        Action::Exit(_) => exits += 1,
+                        Action::Spawn { .. } => prop_assert!(false, "spawn after shutdown"),
+                        Action::Signal { .. } => {}
+                    }
+                }
+                prop_assert_eq!(exits, 1);
+            }
+        }
     }
 }
