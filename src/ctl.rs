@@ -52,7 +52,7 @@ use std::str::FromStr;
 use ncolony_core::Message;
 use ncolony_core::spec::{Name, NameError, ProcSpec, SpecError};
 
-pub use cli::{AddArgs, CtlArgs, CtlCommand, StatusArgs, run};
+pub use cli::{CtlArgs, run};
 pub use status::{ProcState, ProcStatus, status};
 
 use pyjson::{Json, Obj};

@@ -15,18 +15,18 @@ use super::{AddOptions, Heartbeat, HttpCheck, Number, Places, status};
 pub struct CtlArgs {
     /// The config directory: one JSON file per process.
     #[arg(long, env = "NCOLONY_CONFIG_DIR", value_name = "DIR")]
-    pub config: PathBuf,
+    config: PathBuf,
     /// The messages directory: restart requests.
     #[arg(long, env = "NCOLONY_MESSAGES_DIR", value_name = "DIR")]
-    pub messages: PathBuf,
+    messages: PathBuf,
     /// What to do.
     #[command(subcommand)]
-    pub command: CtlCommand,
+    command: CtlCommand,
 }
 
 /// The `ncolony ctl` subcommands.
 #[derive(clap::Subcommand, Debug)]
-pub enum CtlCommand {
+pub(crate) enum CtlCommand {
     /// Add a process, or reconfigure it if it exists (writes CONFIG/NAME).
     Add(Box<AddArgs>),
     /// Remove a process (deletes CONFIG/NAME, which stops it).
@@ -52,7 +52,7 @@ pub enum CtlCommand {
 
 /// Arguments of `ncolony ctl add`.
 #[derive(clap::Args, Debug)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     /// The process name: the config file's name (no '/', no leading '.',
     /// not ending in '.new').
     pub name: String,
@@ -108,7 +108,7 @@ pub struct AddArgs {
 
 /// Arguments of `ncolony ctl status`.
 #[derive(clap::Args, Debug)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The monitor's --pid directory: report which processes are running.
     #[arg(long, value_name = "DIR")]
     pub pid: Option<PathBuf>,
@@ -137,7 +137,7 @@ fn non_negative(s: &str) -> Result<Number, String> {
 
 impl AddArgs {
     /// The library options these flags stand for.
-    pub fn options(&self) -> Result<AddOptions, super::CtlError> {
+    fn options(&self) -> Result<AddOptions, super::CtlError> {
         let mut o = AddOptions::new(self.cmd.as_str()).args(self.args.iter().cloned());
         for assignment in &self.env {
             o = o.env_assignment(assignment)?;

@@ -735,3 +735,111 @@ fn end_to_end_reconfigure_and_environment() {
     // Nothing but the config was written: no temporary files anywhere.
     assert!(leftovers(&c.config).is_empty());
 }
+
+// ---- the library ----------------------------------------------------------
+
+#[test]
+fn library_api_writes_what_the_cli_writes() {
+    use ncolony::ctl::{self, AddOptions, CtlError, Heartbeat, HttpCheck, Places, ProcState};
+
+    let c = Colony::new();
+    let places = Places::new(&c.config, &c.messages);
+    let options = AddOptions::new("/bin/sh")
+        .args(["-c", "exit 0"])
+        .env("A", "1")
+        .env_inherit("HOME")
+        .group("fe")
+        .heartbeat(Heartbeat::new("/run/b").period(2.5).grace(1))
+        .http_check(HttpCheck::new("http://h/").timeout(1).max_bad(0))
+        .extra("ncolony.custom", &serde_json::json!({"k": [1]}));
+    let path = ctl::add(&places, "lib", &options).expect("add");
+    assert_eq!(path, c.config.join("lib"));
+    assert_eq!(
+        fs::read_to_string(&path).expect("read"),
+        options.config_text()
+    );
+    ok(ctl(
+        &c,
+        &[
+            "add",
+            "cli",
+            "--cmd",
+            "/bin/sh",
+            "--arg=-c",
+            "--arg=exit 0",
+            "--env",
+            "A=1",
+            "--env-inherit",
+            "HOME",
+            "--group",
+            "fe",
+            "--heartbeat-status",
+            "/run/b",
+            "--heartbeat-period",
+            "2.5",
+            "--heartbeat-grace",
+            "1",
+            "--http-check",
+            "http://h/",
+            "--http-timeout",
+            "1",
+            "--http-max-bad",
+            "0",
+        ],
+    ));
+    let lib = config(&c, "lib");
+    let custom = r#", "ncolony.custom": {"k": [1]}}"#;
+    assert_eq!(
+        lib.strip_suffix(custom).map(|s| format!("{s}}}")),
+        Some(config(&c, "cli"))
+    );
+
+    let first = ctl::restart(&places, "lib").expect("restart");
+    let second = ctl::restart_group(&places, "fe").expect("restart-group");
+    let third = ctl::restart_all(&places).expect("restart-all");
+    assert!(
+        first < second && second < third,
+        "{first:?} {second:?} {third:?}"
+    );
+
+    let listed = ctl::status(&places, Some(&c.pids)).expect("status");
+    let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["cli", "lib"]);
+    assert!(listed.iter().all(|p| p.state == ProcState::Stopped));
+
+    assert!(matches!(
+        ctl::add(&places, "a/b", &options),
+        Err(CtlError::Name { .. })
+    ));
+    assert!(matches!(
+        ctl::add(
+            &places,
+            "x",
+            &AddOptions::new("x").extra("uid", &"root".into())
+        ),
+        Err(CtlError::Invalid { .. })
+    ));
+    assert!(matches!(
+        ctl::add(
+            &places,
+            "x",
+            &AddOptions::new("x").heartbeat(Heartbeat::new("/s").period(0))
+        ),
+        Err(CtlError::Value { .. })
+    ));
+    assert!(matches!(
+        AddOptions::new("x").extras_json("[]"),
+        Err(CtlError::Extras { .. })
+    ));
+    ctl::remove(&places, "lib").expect("remove");
+    assert!(matches!(
+        ctl::remove(&places, "lib"),
+        Err(CtlError::NotConfigured { .. })
+    ));
+    let nowhere = Places::new(c.tmp.path().join("none"), c.tmp.path().join("none"));
+    assert!(matches!(
+        ctl::restart_all(&nowhere),
+        Err(CtlError::Dir { .. })
+    ));
+    assert!(leftovers(&c.config).is_empty() && leftovers(&c.messages).is_empty());
+}
