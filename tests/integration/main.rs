@@ -3,5 +3,6 @@
 mod support;
 
 mod ctl;
+mod interop;
 mod monitor;
 mod side;

@@ -269,9 +269,17 @@ pub fn proc_status_field(pid: i32, field: &str) -> Option<String> {
 }
 
 /// The environment of `pid`, from `/proc/PID/environ`.
+///
+/// A process in the middle of exec(2) shows an empty environ for a moment, and
+/// every child of the monitor has at least `NCOLONY_NAME`, so this waits
+/// (bounded) for a non-empty one.
 pub fn proc_environ(pid: i32) -> Vec<(String, String)> {
-    fs::read(format!("/proc/{pid}/environ"))
-        .unwrap_or_default()
+    let raw = wait_for(SOON, || {
+        fs::read(format!("/proc/{pid}/environ"))
+            .ok()
+            .filter(|b| !b.is_empty())
+    });
+    raw.unwrap_or_default()
         .split(|&b| b == 0)
         .filter(|kv| !kv.is_empty())
         .map(|kv| {

@@ -1,0 +1,228 @@
+//! The `ncolony ctl` command line: flags as in the original's `ctl`, plus
+//! restart groups, checker settings and `status`.
+
+use std::io::{self, Write as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::{AddOptions, Heartbeat, HttpCheck, Number, Places, status};
+
+/// Arguments of `ncolony ctl`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Every write is atomic; a running monitor notices the change by itself.")]
+pub struct CtlArgs {
+    /// The config directory: one JSON file per process.
+    #[arg(long, env = "NCOLONY_CONFIG_DIR", value_name = "DIR")]
+    config: PathBuf,
+    /// The messages directory: restart requests.
+    #[arg(long, env = "NCOLONY_MESSAGES_DIR", value_name = "DIR")]
+    messages: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    command: CtlCommand,
+}
+
+/// The `ncolony ctl` subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum CtlCommand {
+    /// Add a process, or reconfigure it if it exists (writes CONFIG/NAME).
+    Add(Box<AddArgs>),
+    /// Remove a process (deletes CONFIG/NAME, which stops it).
+    Remove {
+        /// The process name.
+        name: String,
+    },
+    /// Restart a process.
+    Restart {
+        /// The process name.
+        name: String,
+    },
+    /// Restart every process.
+    RestartAll,
+    /// Restart every process in a restart group.
+    RestartGroup {
+        /// The group, as given to `add --group`.
+        group: String,
+    },
+    /// List the configured processes (and, with --pid, which are running).
+    Status(StatusArgs),
+}
+
+/// Arguments of `ncolony ctl add`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct AddArgs {
+    /// The process name: the config file's name (no '/', no leading '.',
+    /// not ending in '.new').
+    pub name: String,
+    /// The executable (args[0]).
+    #[arg(long, value_name = "CMD")]
+    pub cmd: String,
+    /// Append an argument (repeatable; `--arg -x` works).
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// Set an environment variable of the child (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run as this user id (the monitor must be root).
+    #[arg(long)]
+    pub uid: Option<u32>,
+    /// Run as this group id (the monitor must be root).
+    #[arg(long)]
+    pub gid: Option<u32>,
+    /// A JSON object whose keys are merged into the config last (they win).
+    #[arg(long, value_name = "FILE")]
+    pub extras: Option<PathBuf>,
+    /// Copy this variable from the monitor's environment (repeatable).
+    #[arg(long = "env-inherit", value_name = "VAR")]
+    pub env_inherit: Vec<String>,
+    /// Put the process in this restart group (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// Enable heartbeat checking: the status file (or directory) the process touches.
+    #[arg(long, value_name = "PATH")]
+    pub heartbeat_status: Option<String>,
+    /// Seconds without a heartbeat before a restart [default: 10].
+    #[arg(long, value_name = "SECONDS", requires = "heartbeat_status", value_parser = positive)]
+    pub heartbeat_period: Option<Number>,
+    /// Periods a new process is given to start beating [default: 3].
+    #[arg(long, value_name = "N", requires = "heartbeat_status", value_parser = non_negative)]
+    pub heartbeat_grace: Option<Number>,
+    /// Enable HTTP health checking: the URL to GET.
+    #[arg(long, value_name = "URL")]
+    pub http_check: Option<String>,
+    /// Seconds between HTTP checks [default: 10].
+    #[arg(long, value_name = "SECONDS", requires = "http_check", value_parser = positive)]
+    pub http_period: Option<Number>,
+    /// Seconds before an HTTP check fails [default: 5].
+    #[arg(long, value_name = "SECONDS", requires = "http_check", value_parser = positive)]
+    pub http_timeout: Option<Number>,
+    /// Periods before the first HTTP check [default: 3].
+    #[arg(long, value_name = "N", requires = "http_check", value_parser = non_negative)]
+    pub http_grace: Option<Number>,
+    /// Failures in a row that are tolerated before a restart [default: 2].
+    #[arg(long, value_name = "N", requires = "http_check")]
+    pub http_max_bad: Option<u32>,
+}
+
+/// Arguments of `ncolony ctl status`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct StatusArgs {
+    /// The monitor's --pid directory: report which processes are running.
+    #[arg(long, value_name = "DIR")]
+    pub pid: Option<PathBuf>,
+    /// Print one JSON array instead of tab-separated lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn positive(s: &str) -> Result<Number, String> {
+    let n: Number = s.parse()?;
+    if n.as_f64() > 0.0 {
+        Ok(n)
+    } else {
+        Err(format!("{s:?} must be more than 0"))
+    }
+}
+
+fn non_negative(s: &str) -> Result<Number, String> {
+    let n: Number = s.parse()?;
+    if n.as_f64() >= 0.0 {
+        Ok(n)
+    } else {
+        Err(format!("{s:?} must be 0 or more"))
+    }
+}
+
+impl AddArgs {
+    /// The library options these flags stand for.
+    fn options(&self) -> Result<AddOptions, super::CtlError> {
+        let mut o = AddOptions::new(self.cmd.as_str()).args(self.args.iter().cloned());
+        for assignment in &self.env {
+            o = o.env_assignment(assignment)?;
+        }
+        if let Some(uid) = self.uid {
+            o = o.uid(uid);
+        }
+        if let Some(gid) = self.gid {
+            o = o.gid(gid);
+        }
+        for var in &self.env_inherit {
+            o = o.env_inherit(var.as_str());
+        }
+        for group in &self.groups {
+            o = o.group(group.as_str());
+        }
+        if let Some(path) = &self.heartbeat_status {
+            let mut h = Heartbeat::new(path.as_str());
+            if let Some(period) = self.heartbeat_period {
+                h = h.period(period);
+            }
+            if let Some(grace) = self.heartbeat_grace {
+                h = h.grace(grace);
+            }
+            o = o.heartbeat(h);
+        }
+        if let Some(url) = &self.http_check {
+            let mut c = HttpCheck::new(url.as_str());
+            if let Some(period) = self.http_period {
+                c = c.period(period);
+            }
+            if let Some(timeout) = self.http_timeout {
+                c = c.timeout(timeout);
+            }
+            if let Some(grace) = self.http_grace {
+                c = c.grace(grace);
+            }
+            if let Some(max_bad) = self.http_max_bad {
+                c = c.max_bad(max_bad);
+            }
+            o = o.http_check(c);
+        }
+        if let Some(path) = &self.extras {
+            o = o.extras_file(path)?;
+        }
+        Ok(o)
+    }
+}
+
+/// Runs `ncolony ctl`.
+pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
+    let places = Places::new(args.config, args.messages);
+    match args.command {
+        CtlCommand::Add(add) => {
+            let options = add.options()?;
+            super::add(&places, &add.name, &options)?;
+        }
+        CtlCommand::Remove { name } => super::remove(&places, &name)?,
+        CtlCommand::Restart { name } => {
+            super::restart(&places, &name)?;
+        }
+        CtlCommand::RestartAll => {
+            super::restart_all(&places)?;
+        }
+        CtlCommand::RestartGroup { group } => {
+            super::restart_group(&places, &group)?;
+        }
+        CtlCommand::Status(s) => {
+            let list = status(&places, s.pid.as_deref())?;
+            let mut text = String::new();
+            if s.json {
+                text.push_str(&super::status::to_json_list(&list));
+                text.push('\n');
+            } else {
+                for proc in &list {
+                    text.push_str(&format!("{proc}\n"));
+                }
+            }
+            let mut out = io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                // A closed pipe (`| head`) is the reader's choice, not a failure.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                other => other.context("writing the status to stdout")?,
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

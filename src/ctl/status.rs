@@ -1,0 +1,179 @@
+//! `ncolony ctl status`: the configured processes and, given the monitor's
+//! `--pid` directory, whether each is running.
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+use ncolony_core::spec::{ProcSpec, is_ignored};
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+use super::pyjson::{Json, Obj};
+use super::{CtlError, Places, check_dir};
+
+/// One configured process, as [`status`] sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcStatus {
+    /// The process name (its config file's name).
+    pub name: String,
+    /// What is known about it.
+    pub state: ProcState,
+}
+
+/// The state of a configured process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcState {
+    /// The config is valid; no pid directory was given to say more.
+    Configured,
+    /// The monitor's pid file names a live process.
+    Running {
+        /// Its pid.
+        pid: i32,
+    },
+    /// There is no pid file, or it names a process that is gone: the monitor
+    /// is not running it (it may be between restarts, or not running at all).
+    Stopped,
+    /// The monitor refuses this config, so it does not run it.
+    Invalid {
+        /// Every problem, in one line.
+        problem: String,
+    },
+}
+
+impl ProcState {
+    /// The state's one-word label: `configured`, `running`, `stopped` or `invalid`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ProcState::Configured => "configured",
+            ProcState::Running { .. } => "running",
+            ProcState::Stopped => "stopped",
+            ProcState::Invalid { .. } => "invalid",
+        }
+    }
+}
+
+impl fmt::Display for ProcStatus {
+    /// `NAME<TAB>STATE`, plus `<TAB>PID` when running or `<TAB>PROBLEM` when
+    /// invalid.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}\t{}", self.name, self.state.label())?;
+        match &self.state {
+            ProcState::Running { pid } => write!(f, "\t{pid}"),
+            ProcState::Invalid { problem } => write!(f, "\t{problem}"),
+            ProcState::Configured | ProcState::Stopped => Ok(()),
+        }
+    }
+}
+
+impl ProcStatus {
+    /// The status as a JSON object: `{"name": ..., "state": ...}` plus
+    /// `"pid"` or `"problem"`.
+    pub fn to_json(&self) -> String {
+        self.json().dumps()
+    }
+
+    fn json(&self) -> Json {
+        let mut obj = Obj::default();
+        obj.insert("name", Json::from(self.name.as_str()));
+        obj.insert("state", Json::from(self.state.label()));
+        match &self.state {
+            ProcState::Running { pid } => obj.insert("pid", Json::Int((*pid).into())),
+            ProcState::Invalid { problem } => obj.insert("problem", Json::from(problem.as_str())),
+            ProcState::Configured | ProcState::Stopped => {}
+        }
+        Json::Object(obj)
+    }
+}
+
+/// A list of statuses as a JSON array.
+pub(crate) fn to_json_list(list: &[ProcStatus]) -> String {
+    Json::Array(list.iter().map(ProcStatus::json).collect()).dumps()
+}
+
+/// Lists the processes configured in `places.config`, sorted by name, with
+/// the entries the monitor skips (dot files, `*.new`, non-files) left out.
+///
+/// With `pid_dir` (the monitor's `--pid` directory), each valid one is
+/// [`ProcState::Running`] or [`ProcState::Stopped`]; without it,
+/// [`ProcState::Configured`].
+pub fn status(places: &Places, pid_dir: Option<&Path>) -> Result<Vec<ProcStatus>, CtlError> {
+    check_dir("config", &places.config)?;
+    let read_error = |source| CtlError::Io {
+        action: "listing",
+        path: places.config.clone(),
+        source,
+    };
+    let mut list = Vec::new();
+    for entry in fs::read_dir(&places.config).map_err(read_error)? {
+        let entry = entry.map_err(read_error)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if is_ignored(&name) {
+            continue;
+        }
+        let path = entry.path();
+        // Follow symlinks, as the monitor does; a vanished entry is skipped.
+        if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let state = match fs::read(&path) {
+            Err(e) => ProcState::Invalid {
+                problem: format!("unreadable: {e}"),
+            },
+            Ok(bytes) => match ProcSpec::parse(&bytes) {
+                Err(e) => ProcState::Invalid {
+                    problem: e.to_string(),
+                },
+                Ok(_) => match pid_dir {
+                    None => ProcState::Configured,
+                    Some(dir) => match live_pid(&dir.join(&name)) {
+                        Some(pid) => ProcState::Running { pid },
+                        None => ProcState::Stopped,
+                    },
+                },
+            },
+        };
+        list.push(ProcStatus { name, state });
+    }
+    list.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(list)
+}
+
+/// The pid in a pid file, if that process exists.
+fn live_pid(pid_file: &Path) -> Option<i32> {
+    let pid: i32 = fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    if pid <= 0 {
+        return None;
+    }
+    // Signal 0 checks existence; EPERM means it exists under another user.
+    match kill(Pid::from_raw(pid), None) {
+        Ok(()) | Err(Errno::EPERM) => Some(pid),
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_json() {
+        let running = ProcStatus {
+            name: "web".into(),
+            state: ProcState::Running { pid: 42 },
+        };
+        let invalid = ProcStatus {
+            name: "db".into(),
+            state: ProcState::Invalid {
+                problem: "\"args\" is missing".into(),
+            },
+        };
+        assert_eq!(running.to_string(), "web\trunning\t42");
+        assert_eq!(invalid.to_string(), "db\tinvalid\t\"args\" is missing");
+        assert_eq!(
+            to_json_list(&[running, invalid]),
+            r#"[{"name": "web", "state": "running", "pid": 42}, {"name": "db", "state": "invalid", "problem": "\"args\" is missing"}]"#
+        );
+    }
+}

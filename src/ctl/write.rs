@@ -1,0 +1,155 @@
+//! Atomic writes into the two directories, and message file names that sort
+//! in send order.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Distinguishes this process's temporary files from each other.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The last message stamp this process used; stamps only go up.
+static LAST_STAMP: Mutex<u64> = Mutex::new(0);
+
+/// The longest file name Linux file systems accept.
+const NAME_MAX: usize = 255;
+
+/// Writes `bytes` to `dir/name` atomically: a temporary sibling is written,
+/// flushed to disk and renamed over `name`, so a reader sees the old file or
+/// the new one, never a part.
+///
+/// The temporary name is `.NAME.PID.SEQ.new`: it ends in `.new` (which this
+/// monitor, the original and its checkers all skip) and starts with `.` (which
+/// Kubernetes-style tools and the original's message glob skip), and unlike a
+/// fixed `NAME.new` it cannot be clobbered by a concurrent writer of the same
+/// name.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
+    let path = dir.join(name);
+    let tmp = dir.join(temp_name(name));
+    let written = (|| {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = written {
+        // Best effort: the write already failed, and a leftover `.new` file
+        // is skipped by every reader anyway.
+        let _cleanup = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(dir);
+    Ok(path)
+}
+
+/// Flushes a directory's entries (a rename or unlink) to disk.
+pub(crate) fn sync_dir(dir: &Path) {
+    // Durability only: some file systems refuse fsync on a directory, and
+    // the rename itself has already happened, so a failure is not an error.
+    if let Ok(d) = File::open(dir) {
+        let _durability_only = d.sync_all();
+    }
+}
+
+fn temp_name(name: &str) -> String {
+    let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    let tmp = format!(".{name}.{pid}.{seq}.new");
+    if tmp.len() <= NAME_MAX {
+        tmp
+    } else {
+        format!(".ncolony-ctl.{pid}.{seq}.new")
+    }
+}
+
+/// A new message file name: `STAMP-PID-SEQ`, where STAMP is 20 zero-padded
+/// digits of nanoseconds since the epoch, PID the sender's pid (10 digits)
+/// and SEQ a per-process counter.
+///
+/// Names sort in send order: the stamp is above every stamp already waiting
+/// in `dir` and every stamp this process used before, so a message sent
+/// after another one was written (by any process) sorts after it, even if
+/// the clock stepped back. Messages sent concurrently get distinct names
+/// (the pid and counter differ) in some order.
+pub(crate) fn message_name(dir: &Path) -> io::Result<String> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let floor = pending_max_stamp(dir)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    let stamp = {
+        let mut last = LAST_STAMP.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = now.max(floor.saturating_add(1)).max(last.saturating_add(1));
+        *last = stamp;
+        stamp
+    };
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    Ok(format!(
+        "{stamp:020}-{pid:010}-{seq:06}",
+        pid = std::process::id()
+    ))
+}
+
+/// The highest stamp among the message files waiting in `dir` (0 if none).
+fn pending_max_stamp(dir: &Path) -> io::Result<u64> {
+    let mut max = 0;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some(stamp) = entry.file_name().to_str().and_then(parse_stamp) {
+            max = max.max(stamp);
+        }
+    }
+    Ok(max)
+}
+
+/// The stamp of a file name written by [`message_name`].
+pub(crate) fn parse_stamp(name: &str) -> Option<u64> {
+    let (stamp, _) = name.split_once('-')?;
+    if stamp.len() == 20 && stamp.bytes().all(|b| b.is_ascii_digit()) {
+        stamp.parse().ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_names_increase_and_parse() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut names: Vec<String> = (0..100)
+            .map(|_| message_name(dir.path()).expect("name"))
+            .collect();
+        let sorted = {
+            let mut s = names.clone();
+            s.sort();
+            s
+        };
+        assert_eq!(names, sorted);
+        names.dedup();
+        assert_eq!(names.len(), 100);
+        assert!(names.iter().all(|n| parse_stamp(n).is_some()));
+    }
+
+    #[test]
+    fn a_pending_message_from_the_future_is_outranked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let future = "10000000000000000000-0000000001-000000";
+        fs::write(dir.path().join(future), "{}").expect("write");
+        let name = message_name(dir.path()).expect("name");
+        assert!(name.as_str() > future, "{name}");
+    }
+
+    #[test]
+    fn long_names_get_a_short_temporary_name() {
+        let long = "x".repeat(250);
+        assert!(temp_name(&long).len() <= NAME_MAX);
+        assert!(temp_name("web").starts_with(".web."));
+        assert!(temp_name("web").ends_with(".new"));
+    }
+}
