@@ -14,7 +14,6 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use ncolony_core::Message;
 use ncolony_core::checks::beat::{BeatChecks, BeatSection};
 use ncolony_core::checks::config_object;
 
@@ -63,7 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut heart = Pacemaker::from_env();
     let mut checks = BeatChecks::new(SystemTime::now());
     let mut scan = ConfigScan::new(args.config.clone());
-    let mut outbox = Outbox::new(args.messages.clone());
+    let mut outbox = Outbox::new(args.config.clone(), args.messages.clone());
     tracing::info!(
         "checking heartbeats in {} every {:?}",
         args.config.display(),
@@ -77,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let stale = checks.check(SystemTime::now(), last_beat);
             for name in stale {
                 tracing::warn!(name = %name, "heart stopped beating; asking for a restart");
-                outbox.push(Message::Restart { name });
+                outbox.restart(name);
             }
             outbox.flush();
             next_check = now + freq;

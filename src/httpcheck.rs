@@ -13,7 +13,6 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ncolony_core::Message;
 use ncolony_core::checks::config_object;
 use ncolony_core::checks::http::{HttpChecks, HttpSection, Probe, Verdict};
 
@@ -50,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut heart = Pacemaker::from_env();
     let mut checks = HttpChecks::new();
     let mut scan = ConfigScan::new(args.config.clone());
-    let mut outbox = Outbox::new(args.messages.clone());
+    let mut outbox = Outbox::new(args.config.clone(), args.messages.clone());
     let agent = agent();
     let (tx, rx) = mpsc::channel::<Outcome>();
     tracing::info!(
@@ -158,7 +157,7 @@ fn handle(checks: &mut HttpChecks, outbox: &mut Outbox, outcome: Outcome, epoch:
         }
         Verdict::Restart { bad } => {
             tracing::warn!(name = %probe.name, url = %probe.url, "check failed ({bad} in a row, more than maxBad {}): {why}; asking for a restart", bad - 1);
-            outbox.push(Message::Restart { name: probe.name });
+            outbox.restart(probe.name);
         }
     }
 }

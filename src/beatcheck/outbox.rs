@@ -1,93 +1,53 @@
-//! Sending messages to the monitor: each is written as `NAME.new` and
-//! renamed to `NAME` (the monitor ignores `.new` files), with names that
-//! sort in send order. Messages that cannot be written (the directory is
-//! missing, say) stay queued and are retried on every flush.
+//! Sending RESTART messages to the monitor through [`crate::ctl::restart`]
+//! (atomic writes, names that sort in send order). Restarts that cannot be
+//! written (the messages directory is missing, say) stay queued and are
+//! retried on every flush, so a checker survives a directory that comes and
+//! goes.
 
-use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use ncolony_core::Message;
+use crate::ctl::{self, Places};
 
-/// A per-process counter, so two messages in the same nanosecond still
-/// sort in send order.
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A message file name that sorts after every earlier one from any sender
-/// with a sane clock: nanoseconds since the epoch, zero-padded, then the
-/// pid and a counter.
-pub(crate) fn message_file_name() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{nanos:020}.{:010}.{n:06}", std::process::id())
-}
-
-/// Writes `message` into `dir` atomically.
-pub(crate) fn send(dir: &std::path::Path, message: &Message) -> std::io::Result<PathBuf> {
-    let name = message_file_name();
-    let path = dir.join(&name);
-    let tmp = dir.join(format!("{name}.new"));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&message.to_json())?;
-        f.sync_all()?;
-        fs::rename(&tmp, &path)
-    };
-    write().inspect_err(|_| {
-        // Best effort: do not leave a half-written .new behind.
-        let _ignored = fs::remove_file(&tmp);
-    })?;
-    Ok(path)
-}
-
-/// Messages waiting to be written to the messages directory.
+/// Restarts waiting to be written to the messages directory.
 #[derive(Debug)]
 pub(crate) struct Outbox {
-    dir: PathBuf,
-    queue: Vec<Message>,
+    places: Places,
+    queue: Vec<String>,
     failing: bool,
 }
 
 impl Outbox {
-    /// An empty outbox for `dir`.
-    pub(crate) fn new(dir: PathBuf) -> Self {
+    /// An empty outbox for the colony at `config` and `messages`.
+    pub(crate) fn new(config: PathBuf, messages: PathBuf) -> Self {
         Outbox {
-            dir,
+            places: Places::new(config, messages),
             queue: Vec::new(),
             failing: false,
         }
     }
 
-    /// Queues `message` (once: a message already waiting is not repeated).
-    pub(crate) fn push(&mut self, message: Message) {
-        if !self.queue.contains(&message) {
-            self.queue.push(message);
+    /// Queues a restart of `name` (once: one already waiting is not repeated).
+    pub(crate) fn restart(&mut self, name: String) {
+        if !self.queue.contains(&name) {
+            self.queue.push(name);
         }
     }
 
-    /// Writes every queued message, in order; stops at the first failure
+    /// Writes every queued restart, in order; stops at the first failure
     /// (logged once per failing streak) and keeps the rest for next time.
     pub(crate) fn flush(&mut self) {
-        while let Some(message) = self.queue.first() {
-            match send(&self.dir, message) {
+        while let Some(name) = self.queue.first() {
+            match ctl::restart(&self.places, name) {
                 Ok(path) => {
-                    tracing::info!(
-                        "sent {} as {}",
-                        String::from_utf8_lossy(&message.to_json()),
-                        path.display()
-                    );
+                    tracing::info!(name = %name, "sent RESTART as {}", path.display());
                     self.failing = false;
                     self.queue.remove(0);
                 }
                 Err(e) => {
                     if !self.failing {
                         tracing::error!(
-                            "cannot write to messages directory {}: {e}; {} message(s) queued, retrying",
-                            self.dir.display(),
+                            "cannot send RESTART for {name:?} to {}: {e:#}; {} restart(s) queued, retrying",
+                            self.places.messages.display(),
                             self.queue.len()
                         );
                     }
@@ -101,30 +61,26 @@ impl Outbox {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
+    use ncolony_core::Message;
+
     use super::*;
 
     #[test]
-    fn names_sort_in_send_order() {
-        let names: Vec<String> = (0..100).map(|_| message_file_name()).collect();
-        let mut sorted = names.clone();
-        sorted.sort();
-        assert_eq!(names, sorted);
-    }
-
-    #[test]
-    fn queued_messages_wait_for_the_directory() {
+    fn queued_restarts_wait_for_the_directory() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("messages");
-        let mut out = Outbox::new(dir.clone());
-        let m = Message::Restart { name: "web".into() };
-        out.push(m.clone());
-        out.push(m.clone());
+        let mut out = Outbox::new(tmp.path().to_owned(), dir.clone());
+        out.restart("web".into());
+        out.restart("web".into());
         out.flush();
         fs::create_dir(&dir).expect("mkdir");
         out.flush();
         let files: Vec<_> = fs::read_dir(&dir).expect("list").flatten().collect();
         assert_eq!(files.len(), 1);
         let bytes = fs::read(files[0].path()).expect("read");
+        let m = Message::Restart { name: "web".into() };
         assert_eq!(Message::parse(&bytes).expect("valid"), m);
     }
 }

@@ -280,7 +280,7 @@ fn beatcheck_logs_bad_configs_once_and_keeps_checking_the_rest() {
     assert!(!sent.contains(&restart("nokey")) && !sent.contains(&restart("junk")));
     // A missing messages directory is logged and retried, not fatal.
     fs::remove_dir_all(&c.messages).expect("rm messages");
-    checker.wait_log("cannot write to messages directory");
+    checker.wait_log("cannot send RESTART for \"dead\"");
     fs::create_dir(&c.messages).expect("mkdir messages");
     wait_restart(&c.messages, "dead", &checker);
     assert_eq!(
