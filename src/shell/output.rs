@@ -2,6 +2,7 @@
 //! thread, and every line is written to stderr as `[NAME] line`, bytes
 //! passed through undecoded. Output is data, not logs: it bypasses `tracing`.
 
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 
@@ -29,16 +30,11 @@ pub(crate) async fn relay(name: String, fd: OwnedFd) {
         if rx.readable().await.is_err() {
             break;
         }
-        let mut buf = [0u8; READ_CHUNK];
-        match rx.try_read(&mut buf) {
+        match read_chunk(&rx, &prefix, &mut partial) {
             Ok(0) => break,
-            Ok(n) => {
-                let out = split_lines(&prefix, &mut partial, &buf[..n]);
-                write_stderr(&out);
-                // Let other children and the supervisor run between chunks,
-                // so a chatty child never stalls the loop.
-                tokio::task::yield_now().await;
-            }
+            // Let other children and the supervisor run between chunks, so a
+            // chatty child never stalls the loop.
+            Ok(_) => tokio::task::yield_now().await,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -54,6 +50,20 @@ pub(crate) async fn relay(name: String, fd: OwnedFd) {
         out.push(b'\n');
         write_stderr(&out);
     }
+}
+
+/// Reads one chunk and writes its complete lines. The read buffer is shared
+/// by every relay on the thread rather than held in each task, so an idle
+/// child costs a few hundred bytes, not a buffer.
+fn read_chunk(rx: &pipe::Receiver, prefix: &str, partial: &mut Vec<u8>) -> io::Result<usize> {
+    thread_local! {
+        static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+    }
+    BUF.with_borrow_mut(|buf| {
+        let n = rx.try_read(buf)?;
+        write_stderr(&split_lines(prefix, partial, &buf[..n]));
+        Ok(n)
+    })
 }
 
 /// Appends `data` to `partial` and returns every complete line, prefixed. A
