@@ -15,11 +15,11 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use ncolony_core::checks::beat::{BeatChecks, BeatSection};
-use ncolony_core::checks::config_object;
 
+use crate::args::positive_seconds;
 use crate::heart::{Pacemaker, status_file};
 use outbox::Outbox;
-use scan::ConfigScan;
+use scan::{ConfigScan, section};
 
 /// Arguments of `ncolony beatcheck`.
 #[derive(clap::Args, Debug, Clone)]
@@ -33,27 +33,6 @@ pub struct Args {
     /// Seconds between two checks (fractions allowed).
     #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
     pub freq: f64,
-}
-
-/// A number of seconds more than 0 and at most a year: the checkers' and
-/// scheduler's `--freq`, `--frequency` and `--timeout`.
-pub(crate) fn positive_seconds(s: &str) -> Result<f64, String> {
-    let v = seconds(s)?;
-    if v == 0.0 {
-        return Err(format!("{s:?} must be more than 0 seconds"));
-    }
-    Ok(v)
-}
-
-/// A number of seconds from 0 to a year.
-pub(crate) fn seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
-    if !v.is_finite() || !(0.0..=31_536_000.0).contains(&v) {
-        return Err(format!("{s:?} must be between 0 and 31536000 seconds"));
-    }
-    Ok(v)
 }
 
 /// Runs `ncolony beatcheck` until killed.
@@ -100,7 +79,7 @@ fn apply_changes(scan: &mut ConfigScan, checks: &mut BeatChecks) {
     }
     for u in changes.updated {
         let file = scan.file(&u.name);
-        match parse(&file, &u.content) {
+        match section(&file, &u.content, BeatSection::from_config) {
             Some(section) => {
                 tracing::info!(
                     name = %u.name,
@@ -112,24 +91,6 @@ fn apply_changes(scan: &mut ConfigScan, checks: &mut BeatChecks) {
                 checks.watch(&u.name, section, u.mtime);
             }
             None => checks.unwatch(&u.name),
-        }
-    }
-}
-
-/// The beatcheck section of a config file, or `None` (logged if bad).
-fn parse(file: &Path, content: &[u8]) -> Option<BeatSection> {
-    let map = match config_object(content) {
-        Ok(map) => map,
-        Err(e) => {
-            tracing::error!("config {}: {e}; not checking it", file.display());
-            return None;
-        }
-    };
-    match BeatSection::from_config(&map) {
-        Ok(section) => section,
-        Err(e) => {
-            tracing::error!("config {}: {e}; not checking it", file.display());
-            None
         }
     }
 }

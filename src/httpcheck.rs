@@ -7,18 +7,17 @@
 //! message, then the count starts afresh after a new grace. The config
 //! directory is rescanned every `--freq` seconds.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ncolony_core::checks::config_object;
 use ncolony_core::checks::http::{HttpChecks, HttpSection, Probe, Verdict};
 
+use crate::args::positive_seconds;
 use crate::beatcheck::outbox::Outbox;
-use crate::beatcheck::positive_seconds;
-use crate::beatcheck::scan::ConfigScan;
+use crate::beatcheck::scan::{ConfigScan, section};
 use crate::heart::Pacemaker;
 
 /// Arguments of `ncolony httpcheck`.
@@ -172,7 +171,7 @@ fn apply_changes(scan: &mut ConfigScan, checks: &mut HttpChecks, now: Duration) 
         checks.unwatch(&name);
     }
     for u in changes.updated {
-        match parse(&scan.file(&u.name), &u.content) {
+        match section(&scan.file(&u.name), &u.content, HttpSection::from_config) {
             Some(section) => {
                 tracing::info!(
                     name = %u.name,
@@ -184,24 +183,6 @@ fn apply_changes(scan: &mut ConfigScan, checks: &mut HttpChecks, now: Duration) 
                 checks.watch(&u.name, section, now);
             }
             None => checks.unwatch(&u.name),
-        }
-    }
-}
-
-/// The httpcheck section of a config file, or `None` (logged if bad).
-fn parse(file: &Path, content: &[u8]) -> Option<HttpSection> {
-    let map = match config_object(content) {
-        Ok(map) => map,
-        Err(e) => {
-            tracing::error!("config {}: {e}; not checking it", file.display());
-            return None;
-        }
-    };
-    match HttpSection::from_config(&map) {
-        Ok(section) => section,
-        Err(e) => {
-            tracing::error!("config {}: {e}; not checking it", file.display());
-            None
         }
     }
 }

@@ -9,6 +9,8 @@
 
 pub use ncolony_core as core;
 
+mod args;
+
 pub mod beatcheck;
 pub mod ctl;
 pub mod heart;

@@ -25,7 +25,7 @@ use croner::parser::{CronParser, Seconds, Year};
 use ncolony_core::checks::schedule::{Action, Every, Limits, Schedule, Trigger};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::beatcheck::{positive_seconds, seconds};
+use crate::args::{positive_seconds, seconds};
 use crate::heart::Pacemaker;
 
 /// Arguments of `ncolony scheduler`. Every mistake is a usage error (exit 2).

@@ -2,6 +2,7 @@
 //! thread, one event loop; spawn, reap, watch, output and signals each in
 //! their own module.
 
+pub(crate) mod configdir;
 mod event_loop;
 mod output;
 mod reap;

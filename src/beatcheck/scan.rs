@@ -1,41 +1,18 @@
-//! The checkers' view of the config directory: a rescan on every tick that
-//! stats each entry and re-reads only those whose identity changed, then
-//! reports which files were added, changed or removed, by content.
+//! The checkers' view of the config directory: the monitor's own scanner
+//! ([`ConfigDir`]: stat every entry, re-read only changed ones, diff by
+//! content), reporting each added or changed file with its mtime, which
+//! starts its grace.
 
-use std::collections::BTreeMap;
-use std::fs;
-use std::io;
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use ncolony_core::dirscan::{self, Change, Snapshot};
-use ncolony_core::spec::is_ignored;
+use ncolony_core::checks::config_object;
+use ncolony_core::dirscan::Change;
+use serde_json::{Map, Value};
 
-/// What identifies a file's version without reading it.
-type FileId = (u64, u64, u64, i64, i64, i64, i64);
-
-fn file_id(m: &fs::Metadata) -> FileId {
-    (
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec(),
-    )
-}
-
-/// One entry as last seen: its identity, its bytes (when a readable,
-/// non-empty regular file) and its mtime.
-#[derive(Debug)]
-struct Seen {
-    id: FileId,
-    content: Option<Arc<[u8]>>,
-    mtime: SystemTime,
-}
+use crate::shell::configdir::ConfigDir;
 
 /// A config file that is new or whose content changed.
 #[derive(Debug)]
@@ -59,85 +36,27 @@ pub(crate) struct Changes {
 
 /// The config directory as last scanned.
 #[derive(Debug)]
-pub(crate) struct ConfigScan {
-    path: PathBuf,
-    seen: BTreeMap<String, Seen>,
-    snapshot: Snapshot,
-    listing_failed: bool,
-}
+pub(crate) struct ConfigScan(ConfigDir);
 
 impl ConfigScan {
     /// A config directory not yet scanned.
     pub(crate) fn new(path: PathBuf) -> Self {
-        ConfigScan {
-            path,
-            seen: BTreeMap::new(),
-            snapshot: Snapshot::new(),
-            listing_failed: false,
-        }
+        ConfigScan(ConfigDir::new(path))
     }
 
     /// The path of a config file, for messages.
     pub(crate) fn file(&self, name: &str) -> PathBuf {
-        self.path.join(name)
+        self.0.file(name)
     }
 
     /// Rescans. If the directory cannot be listed, nothing changes (logged
     /// once until it can be listed again).
     pub(crate) fn rescan(&mut self) -> Changes {
-        let entries = match fs::read_dir(&self.path) {
-            Ok(entries) => {
-                if self.listing_failed {
-                    tracing::info!("config directory {} is back", self.path.display());
-                }
-                self.listing_failed = false;
-                entries
-            }
-            Err(e) => {
-                if !self.listing_failed {
-                    tracing::error!(
-                        "cannot list config directory {}: {e}; keeping the current checks and retrying",
-                        self.path.display()
-                    );
-                }
-                self.listing_failed = true;
-                return Changes::default();
-            }
-        };
-        let mut seen = BTreeMap::new();
-        let mut snapshot = Snapshot::new();
-        for entry in entries.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                continue;
-            };
-            if is_ignored(&name) {
-                continue;
-            }
-            let path = self.path.join(&name);
-            let meta = match fs::metadata(&path) {
-                Ok(meta) => meta,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    tracing::debug!("config {}: {e}; ignored", path.display());
-                    continue;
-                }
-            };
-            let id = file_id(&meta);
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            let content = match self.seen.remove(&name) {
-                Some(old) if old.id == id => old.content,
-                _ => read(&path, &meta),
-            };
-            if let Some(bytes) = &content {
-                snapshot.insert(name.clone(), bytes.clone());
-            }
-            seen.insert(name, Seen { id, content, mtime });
-        }
         let mut changes = Changes::default();
-        for change in dirscan::diff(&self.snapshot, &snapshot) {
+        for change in self.0.rescan() {
             match change {
                 Change::Added { name, content } | Change::Changed { name, content } => {
-                    let mtime = seen.get(&name).map_or(SystemTime::UNIX_EPOCH, |s| s.mtime);
+                    let mtime = self.0.mtime(&name).unwrap_or(SystemTime::UNIX_EPOCH);
                     changes.updated.push(Updated {
                         name,
                         content,
@@ -147,24 +66,24 @@ impl ConfigScan {
                 Change::Removed { name } => changes.removed.push(name),
             }
         }
-        self.seen = seen;
-        self.snapshot = snapshot;
         changes
     }
 }
 
-/// A regular, non-empty file's bytes (an empty file is a write in progress).
-fn read(path: &std::path::Path, meta: &fs::Metadata) -> Option<Arc<[u8]>> {
-    if !meta.is_file() || meta.len() == 0 {
-        return None;
-    }
-    match fs::read(path) {
-        Ok(bytes) => Some(Arc::from(bytes)),
+/// A checker's section of a config file, via `from_config`; `None` when
+/// there is none, or (logged, naming the file and the key) when the file or
+/// the section is bad.
+pub(crate) fn section<T, E: Display>(
+    file: &Path,
+    content: &[u8],
+    from_config: impl FnOnce(&Map<String, Value>) -> Result<Option<T>, E>,
+) -> Option<T> {
+    let parsed =
+        config_object(content).and_then(|map| from_config(&map).map_err(|e| e.to_string()));
+    match parsed {
+        Ok(section) => section,
         Err(e) => {
-            tracing::error!(
-                "config {}: cannot read: {e}; not checking it",
-                path.display()
-            );
+            tracing::error!("config {}: {e}; not checking it", file.display());
             None
         }
     }
@@ -173,6 +92,7 @@ fn read(path: &std::path::Path, meta: &fs::Metadata) -> Option<Arc<[u8]>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn rescan_reports_added_changed_and_removed() {

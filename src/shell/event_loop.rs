@@ -18,10 +18,12 @@ use nix::sys::signal::{Signal, kill, killpg};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
+use super::configdir::ConfigDir;
 use super::output::relay;
 use super::reap::reap_all;
 use super::spawn::{SpawnContext, spawn};
-use super::watch::{ConfigDir, Dirty, MessagesDir, Watches};
+use super::watch::{Dirty, MessagesDir, Watches};
+use crate::args::{positive_seconds, seconds};
 
 /// Arguments of `ncolony monitor` (defaults are the original's).
 #[derive(clap::Args, Debug, Clone)]
@@ -50,26 +52,6 @@ pub struct MonitorArgs {
     /// The cap on the doubling restart delay, in seconds.
     #[arg(short = 'M', long, default_value_t = 3600.0, value_parser = seconds)]
     pub maxrestartdelay: f64,
-}
-
-/// A number of seconds: finite and not negative (at most a year).
-fn seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
-    if !v.is_finite() || !(0.0..=31_536_000.0).contains(&v) {
-        return Err(format!("{s:?} must be between 0 and 31536000 seconds"));
-    }
-    Ok(v)
-}
-
-/// Like [`seconds`], but zero is refused.
-fn positive_seconds(s: &str) -> Result<f64, String> {
-    let v = seconds(s)?;
-    if v == 0.0 {
-        return Err(format!("{s:?} must be more than 0 seconds"));
-    }
-    Ok(v)
 }
 
 impl MonitorArgs {
@@ -373,15 +355,6 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seconds_are_checked() {
-        assert_eq!(seconds("1.5"), Ok(1.5));
-        assert!(seconds("-1").is_err());
-        assert!(seconds("nan").is_err());
-        assert!(seconds("x").is_err());
-        assert!(positive_seconds("0").is_err());
-    }
 
     #[test]
     fn a_bad_config_becomes_a_removal() {

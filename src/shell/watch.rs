@@ -1,169 +1,20 @@
 //! Watching the two directories. inotify only says "look again"; a full
-//! rescan (on every event batch and every `--frequency` tick) decides what
-//! changed, so a lost or coalesced event costs latency, never correctness.
-//!
-//! A rescan stats every entry (following symlinks) and re-reads only those
-//! whose identity (device, inode, size, mtime, ctime) changed; the core's
-//! [`dirscan::diff`] then compares contents, as the original does.
+//! rescan (on every event batch and every `--frequency` tick, see
+//! [`super::configdir`]) decides what changed, so a lost or coalesced event
+//! costs latency, never correctness.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
-use ncolony_core::dirscan::{self, Change, Snapshot};
 use ncolony_core::spec::is_ignored;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-/// What identifies a file's version without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileId {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileId {
-    fn of(meta: &fs::Metadata) -> Self {
-        FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-}
-
-/// One entry as last seen: its identity, and its bytes if it could be read
-/// and is a regular file (otherwise the problem was logged once).
-#[derive(Debug)]
-struct Seen {
-    id: FileId,
-    content: Option<Arc<[u8]>>,
-}
-
-/// The config directory as last scanned.
-#[derive(Debug)]
-pub(crate) struct ConfigDir {
-    path: PathBuf,
-    seen: HashMap<String, Seen>,
-    snapshot: Snapshot,
-    listing_failed: bool,
-}
-
-impl ConfigDir {
-    /// A config directory not yet scanned.
-    pub(crate) fn new(path: PathBuf) -> Self {
-        ConfigDir {
-            path,
-            seen: HashMap::new(),
-            snapshot: Snapshot::new(),
-            listing_failed: false,
-        }
-    }
-
-    /// The path of a file in this directory, for messages.
-    pub(crate) fn file(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-
-    /// Rescans the directory and returns what changed since the last scan.
-    /// If the directory cannot be listed, nothing changes (logged once).
-    pub(crate) fn rescan(&mut self) -> Vec<Change> {
-        let entries = match fs::read_dir(&self.path) {
-            Ok(entries) => {
-                self.listing_failed = false;
-                entries
-            }
-            Err(e) => {
-                if !self.listing_failed {
-                    tracing::error!(
-                        "cannot list config directory {}: {e}; keeping the current processes",
-                        self.path.display()
-                    );
-                }
-                self.listing_failed = true;
-                return Vec::new();
-            }
-        };
-        let mut seen = HashMap::with_capacity(self.seen.len());
-        let mut snapshot = Snapshot::new();
-        for entry in entries.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                tracing::debug!(
-                    "ignoring a config file name that is not UTF-8: {:?}",
-                    entry.file_name()
-                );
-                continue;
-            };
-            if is_ignored(&name) {
-                continue;
-            }
-            let path = self.path.join(&name);
-            let meta = match fs::metadata(&path) {
-                Ok(meta) => meta,
-                // Gone between listing and stat, or a dangling symlink.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    tracing::error!("config {}: {e}; ignored", path.display());
-                    continue;
-                }
-            };
-            let id = FileId::of(&meta);
-            let previous = self.seen.remove(&name).filter(|s| s.id == id);
-            let content = match previous {
-                Some(s) => s.content,
-                None => read_config(&path, &meta),
-            };
-            if let Some(bytes) = &content {
-                snapshot.insert(name.clone(), bytes.clone());
-            }
-            seen.insert(name, Seen { id, content });
-        }
-        let changes = dirscan::diff(&self.snapshot, &snapshot);
-        self.seen = seen;
-        self.snapshot = snapshot;
-        changes
-    }
-}
-
-/// Reads a config file that is new or changed; `None` (logged) when it is
-/// not a regular file or cannot be read. An empty file is taken as a write in
-/// progress (`cat > NAME`), not yet a config.
-fn read_config(path: &Path, meta: &fs::Metadata) -> Option<Arc<[u8]>> {
-    if meta.is_dir() {
-        tracing::error!(
-            "config {}: is a directory, not a file; ignored",
-            path.display()
-        );
-        return None;
-    }
-    if !meta.is_file() {
-        tracing::error!("config {}: not a regular file; ignored", path.display());
-        return None;
-    }
-    if meta.len() == 0 {
-        tracing::debug!("config {}: empty; waiting for its content", path.display());
-        return None;
-    }
-    match fs::read(path) {
-        Ok(bytes) => Some(Arc::from(bytes)),
-        Err(e) => {
-            tracing::error!(
-                "config {}: cannot read: {e}; not running it",
-                path.display()
-            );
-            None
-        }
-    }
-}
+use super::configdir::list_dir;
 
 /// The messages directory: requests handled in file-name order, each deleted.
 #[derive(Debug)]
@@ -187,21 +38,8 @@ impl MessagesDir {
     /// Takes every pending message file, in name order: returns each file's
     /// path and bytes, having deleted it. Problems are logged.
     pub(crate) fn take(&mut self) -> Vec<(PathBuf, Vec<u8>)> {
-        let entries = match fs::read_dir(&self.path) {
-            Ok(entries) => {
-                self.listing_failed = false;
-                entries
-            }
-            Err(e) => {
-                if !self.listing_failed {
-                    tracing::error!(
-                        "cannot list messages directory {}: {e}",
-                        self.path.display()
-                    );
-                }
-                self.listing_failed = true;
-                return Vec::new();
-            }
+        let Some(entries) = list_dir(&self.path, &mut self.listing_failed, "messages") else {
+            return Vec::new();
         };
         let mut names: Vec<String> = entries
             .flatten()

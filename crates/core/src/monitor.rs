@@ -172,6 +172,17 @@ enum Proc {
     },
 }
 
+impl Proc {
+    /// A stopping process with what follows its exit replaced; any other
+    /// state is returned as it is.
+    fn then(mut self, next: Then) -> Proc {
+        if let Proc::Stopping { then, .. } = &mut self {
+            *then = next;
+        }
+        self
+    }
+}
+
 /// The supervisor: what is wanted (configs) and what is (live processes).
 #[derive(Debug)]
 pub struct Monitor {
@@ -317,19 +328,7 @@ impl Monitor {
                 tracing::info!(name = %name, "config changed; restarting");
                 self.stop(now, &name, pid, since, delay, Then::Start(spec))
             }
-            Some(Proc::Stopping {
-                pid,
-                since,
-                kill_at,
-                delay,
-                ..
-            }) => Proc::Stopping {
-                pid,
-                since,
-                kill_at,
-                delay,
-                then: Then::Start(spec),
-            },
+            Some(p @ Proc::Stopping { .. }) => p.then(Then::Start(spec)),
         };
         self.procs.insert(name, next);
     }
@@ -348,19 +347,7 @@ impl Monitor {
                 tracing::info!(name = %name, "config gone; stopping");
                 self.stop(now, &name, pid, since, delay, Then::Remove)
             }
-            Proc::Stopping {
-                pid,
-                since,
-                kill_at,
-                delay,
-                ..
-            } => Proc::Stopping {
-                pid,
-                since,
-                kill_at,
-                delay,
-                then: Then::Remove,
-            },
+            p @ Proc::Stopping { .. } => p.then(Then::Remove),
         };
         self.procs.insert(name, next);
     }
@@ -550,19 +537,7 @@ impl Monitor {
                 Proc::Running {
                     pid, since, delay, ..
                 } => self.stop(now, &name, pid, since, delay, Then::Remove),
-                Proc::Stopping {
-                    pid,
-                    since,
-                    kill_at,
-                    delay,
-                    ..
-                } => Proc::Stopping {
-                    pid,
-                    since,
-                    kill_at,
-                    delay,
-                    then: Then::Remove,
-                },
+                p @ Proc::Stopping { .. } => p.then(Then::Remove),
             };
             self.procs.insert(name, next);
         }
