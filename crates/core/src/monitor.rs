@@ -335,7 +335,13 @@ impl Monitor {
 
     fn removed(&mut self, now: Instant, name: Name) {
         self.wanted.remove(&name);
-        let Some(proc) = self.procs.remove(&name) else {
+        self.retire(now, &name, "config gone; stopping");
+    }
+
+    /// Stops `name` for good: a backoff is forgotten, a running process is
+    /// stopped and then forgotten, a starting one once it has a pid.
+    fn retire(&mut self, now: Instant, name: &Name, why: &str) {
+        let Some(proc) = self.procs.remove(name) else {
             return;
         };
         let next = match proc {
@@ -344,12 +350,12 @@ impl Monitor {
             Proc::Running {
                 pid, since, delay, ..
             } => {
-                tracing::info!(name = %name, "config gone; stopping");
-                self.stop(now, &name, pid, since, delay, Then::Remove)
+                tracing::info!(name = %name, "{why}");
+                self.stop(now, name, pid, since, delay, Then::Remove)
             }
             p @ Proc::Stopping { .. } => p.then(Then::Remove),
         };
-        self.procs.insert(name, next);
+        self.procs.insert(name.clone(), next);
     }
 
     fn restart(&mut self, now: Instant, name: &Name) {
@@ -528,18 +534,7 @@ impl Monitor {
         self.shutting_down = true;
         let names: Vec<Name> = self.procs.keys().cloned().collect();
         for name in names {
-            let Some(proc) = self.procs.remove(&name) else {
-                continue;
-            };
-            let next = match proc {
-                Proc::Backoff { .. } => continue,
-                p @ Proc::Starting { .. } => p,
-                Proc::Running {
-                    pid, since, delay, ..
-                } => self.stop(now, &name, pid, since, delay, Then::Remove),
-                p @ Proc::Stopping { .. } => p.then(Then::Remove),
-            };
-            self.procs.insert(name, next);
+            self.retire(now, &name, "shutting down; stopping");
         }
     }
 
