@@ -196,6 +196,15 @@ impl Watches {
                 let gone = event
                     .mask
                     .intersects(EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF);
+                // A write in progress (`NAME.new`) cannot change what a
+                // rescan sees; its rename to `NAME` is the event that counts.
+                let in_progress = event
+                    .name
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(".new"));
+                if in_progress && !gone {
+                    continue;
+                }
                 if self.config.wd.as_ref() == Some(&event.wd) {
                     dirty.config = true;
                 } else if self.messages.wd.as_ref() == Some(&event.wd) {
