@@ -50,12 +50,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ncolony_core::Message;
-use ncolony_core::spec::{Name, NameError, ProcSpec, SpecError};
+use ncolony_core::spec::{self, Name, NameError, ProcSpec, SpecError};
+use serde_json::{Map, Value, json};
 
 pub use cli::{CtlArgs, run};
 pub use status::{ProcState, ProcStatus, status};
-
-use pyjson::{Json, Obj};
 
 /// Where a colony's two directories are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,10 +187,12 @@ impl Number {
         }
     }
 
-    fn to_json(self) -> Json {
+    fn to_json(self) -> Value {
         match self {
-            Number::Int(i) => Json::Int(i.into()),
-            Number::Float(f) => Json::Float(f),
+            Number::Int(i) => i.into(),
+            // A non-finite float becomes `null` (serde_json has no NaN);
+            // `add` refuses those (`check`) before anything is written.
+            Number::Float(f) => f.into(),
         }
     }
 
@@ -289,12 +290,12 @@ impl Heartbeat {
         self.grace.check("--heartbeat-grace", true)
     }
 
-    fn to_json(&self) -> Json {
-        let mut obj = Obj::default();
-        obj.insert("status", Json::from(self.status.as_str()));
-        obj.insert("period", self.period.to_json());
-        obj.insert("grace", self.grace.to_json());
-        Json::Object(obj)
+    fn to_json(&self) -> Value {
+        json!({
+            "status": self.status,
+            "period": self.period.to_json(),
+            "grace": self.grace.to_json(),
+        })
     }
 }
 
@@ -364,14 +365,14 @@ impl HttpCheck {
         self.grace.check("--http-grace", true)
     }
 
-    fn to_json(&self) -> Json {
-        let mut obj = Obj::default();
-        obj.insert("url", Json::from(self.url.as_str()));
-        obj.insert("period", self.period.to_json());
-        obj.insert("timeout", self.timeout.to_json());
-        obj.insert("grace", self.grace.to_json());
-        obj.insert("maxBad", Json::Int(self.max_bad.into()));
-        Json::Object(obj)
+    fn to_json(&self) -> Value {
+        json!({
+            "url": self.url,
+            "period": self.period.to_json(),
+            "timeout": self.timeout.to_json(),
+            "grace": self.grace.to_json(),
+            "maxBad": self.max_bad,
+        })
     }
 }
 
@@ -393,7 +394,7 @@ pub struct AddOptions {
     groups: Option<Vec<String>>,
     heartbeat: Option<Heartbeat>,
     http_check: Option<HttpCheck>,
-    extras: Obj,
+    extras: Map<String, Value>,
 }
 
 impl AddOptions {
@@ -409,7 +410,7 @@ impl AddOptions {
             groups: None,
             heartbeat: None,
             http_check: None,
-            extras: Obj::default(),
+            extras: Map::new(),
         }
     }
 
@@ -490,7 +491,7 @@ impl AddOptions {
 
     /// Sets one extra key, which wins over any other setting of that key.
     pub fn extra(mut self, key: impl Into<String>, value: &serde_json::Value) -> Self {
-        self.extras.insert(key, Json::from(value));
+        self.extras.insert(key.into(), value.clone());
         self
     }
 
@@ -510,18 +511,19 @@ impl AddOptions {
     }
 
     fn merge_extras(mut self, origin: String, text: &str) -> Result<Self, CtlError> {
-        let value: Json = serde_json::from_str(text).map_err(|e| CtlError::Extras {
+        let value: Value = serde_json::from_str(text).map_err(|e| CtlError::Extras {
             origin: origin.clone(),
             problem: format!("invalid JSON: {e}"),
         })?;
         match value {
-            Json::Object(obj) => {
-                self.extras.update(&obj);
+            Value::Object(obj) => {
+                // Like `dict.update`: a key already there keeps its place.
+                self.extras.extend(obj);
                 Ok(self)
             }
             other => Err(CtlError::Extras {
                 origin,
-                problem: format!("expected a JSON object, found {}", other.kind()),
+                problem: format!("expected a JSON object, found {}", spec::kind(&other)),
             }),
         }
     }
@@ -530,40 +532,36 @@ impl AddOptions {
     /// `ctllib.add` writes for the same settings (with `group` and the
     /// checkers passed to it as extras).
     pub fn config_text(&self) -> String {
-        let mut details = Obj::default();
-        let args = std::iter::once(self.cmd.clone())
-            .chain(self.args.iter().cloned())
-            .collect::<Vec<_>>();
-        details.insert("args", Json::from(args));
+        let mut details = Map::new();
+        let args = std::iter::once(&self.cmd).chain(&self.args);
+        details.insert("args".into(), args.cloned().collect());
         if let Some(env) = &self.env {
-            let mut vars = Obj::default();
-            for (k, v) in env {
-                vars.insert(k.clone(), Json::from(v.as_str()));
-            }
-            details.insert("env", Json::Object(vars));
+            let vars = env
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())));
+            details.insert("env".into(), vars.collect());
         }
         if let Some(uid) = self.uid {
-            details.insert("uid", Json::Int(uid.into()));
+            details.insert("uid".into(), uid.into());
         }
         if let Some(gid) = self.gid {
-            details.insert("gid", Json::Int(gid.into()));
+            details.insert("gid".into(), gid.into());
         }
         if let Some(vars) = &self.env_inherit {
-            details.insert("env_inherit", Json::from(vars.clone()));
+            details.insert("env_inherit".into(), vars.clone().into());
         }
         if let Some(groups) = &self.groups {
-            details.insert("group", Json::from(groups.clone()));
+            details.insert("group".into(), groups.clone().into());
         }
         if let Some(heartbeat) = &self.heartbeat {
-            details.insert("ncolony.beatcheck", heartbeat.to_json());
+            details.insert("ncolony.beatcheck".into(), heartbeat.to_json());
         }
         if let Some(check) = &self.http_check {
-            details.insert("ncolony.httpcheck", check.to_json());
+            details.insert("ncolony.httpcheck".into(), check.to_json());
         }
-        if !self.extras.is_empty() {
-            details.update(&self.extras);
-        }
-        Json::Object(details).dumps()
+        // Like `dict.update`: an extra replaces a key in its place.
+        details.extend(self.extras.clone());
+        pyjson::dumps(&details)
     }
 
     fn check(&self) -> Result<(), CtlError> {
@@ -685,20 +683,9 @@ pub fn restart_group(places: &Places, group: &str) -> Result<PathBuf, CtlError> 
 }
 
 /// The message as the original writes it (`json.dumps` of a dict).
+/// `Message`'s serde form is the original's dict: `type` first, then fields.
 fn message_text(message: &Message) -> String {
-    let mut obj = Obj::default();
-    match message {
-        Message::Restart { name } => {
-            obj.insert("type", Json::from("RESTART"));
-            obj.insert("name", Json::from(name.as_str()));
-        }
-        Message::RestartAll => obj.insert("type", Json::from("RESTART-ALL")),
-        Message::RestartGroup { group } => {
-            obj.insert("type", Json::from("RESTART-GROUP"));
-            obj.insert("group", Json::from(group.as_str()));
-        }
-    }
-    Json::Object(obj).dumps()
+    pyjson::dumps(message)
 }
 
 /// Drops `message` into the messages directory under a name that sorts in

@@ -1,179 +1,64 @@
 //! JSON exactly as the original writes it.
 //!
-//! The original ctl builds a Python `dict` and writes `json.dumps(dict)`: keys
-//! in insertion order (an update keeps a key where it first appeared), `", "`
-//! and `": "` separators, non-ASCII escaped as `\uXXXX`, and floats in
-//! Python's `repr` form (`10.0`, `1e-05`, `1e+16`). `serde_json` sorts object
-//! keys (without its `preserve_order` feature) and prints floats differently,
-//! so this small ordered value type and writer reproduce the original's bytes.
+//! The original ctl builds a Python `dict` and writes `json.dumps(dict)`.
+//! Values here are `serde_json::Value`s: with serde_json's `preserve_order`
+//! feature an object is an `IndexMap`, so keys stay in insertion order and
+//! `Map::insert` of an existing key keeps its position, as `dict[key] = v`
+//! does (and so does `Extend`, like `dict.update`). [`PyFormatter`] writes the
+//! rest as Python does: `", "` and `": "` separators, floats in `repr` form
+//! (`10.0`, `1e-05`, `1e+16`) and non-ASCII escaped as `\uXXXX`
+//! (`ensure_ascii`).
 
-use std::fmt::{self, Write as _};
+use std::io::{self, Write};
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Serialize;
+use serde_json::ser::{Formatter, Serializer};
 
-/// A JSON value whose objects keep their keys in insertion order.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Json {
-    Null,
-    Bool(bool),
-    /// Any integer JSON number (covers both `i64` and `u64`).
-    Int(i128),
-    Float(f64),
-    Str(String),
-    Array(Vec<Json>),
-    Object(Obj),
+/// The text Python's `json.dumps(value)` produces.
+pub(crate) fn dumps<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::new();
+    value
+        .serialize(&mut Serializer::with_formatter(&mut out, PyFormatter))
+        .expect("values and messages have string keys and serialize into memory");
+    String::from_utf8(out).expect("ensure_ascii output is ASCII")
 }
 
-/// A JSON object in insertion order, with Python `dict` semantics.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Obj(Vec<(String, Json)>);
+/// serde_json's compact output with Python's separators, floats and
+/// `ensure_ascii`. Quotes, backslashes and control characters are already
+/// escaped the way Python escapes them (`\n`, `\u001f`; `/` is left alone).
+struct PyFormatter;
 
-impl Obj {
-    /// Sets `key`; an existing key keeps its position (like `dict[key] = v`).
-    pub(crate) fn insert(&mut self, key: impl Into<String>, value: Json) {
-        let key = key.into();
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.0.push((key, value)),
-        }
+impl Formatter for PyFormatter {
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
     }
 
-    /// Sets every key of `other` in its order (like `dict.update(other)`).
-    pub(crate) fn update(&mut self, other: &Obj) {
-        for (k, v) in &other.0 {
-            self.insert(k.clone(), v.clone());
-        }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
     }
 
-    /// Whether there are no keys.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<&str> for Json {
-    fn from(s: &str) -> Self {
-        Json::Str(s.to_owned())
-    }
-}
-
-impl From<String> for Json {
-    fn from(s: String) -> Self {
-        Json::Str(s)
-    }
-}
-
-impl From<Vec<String>> for Json {
-    fn from(items: Vec<String>) -> Self {
-        Json::Array(items.into_iter().map(Json::Str).collect())
-    }
-}
-
-impl From<&serde_json::Value> for Json {
-    fn from(v: &serde_json::Value) -> Self {
-        use serde_json::Value;
-        match v {
-            Value::Null => Json::Null,
-            Value::Bool(b) => Json::Bool(*b),
-            Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-                (Some(i), _, _) => Json::Int(i.into()),
-                (_, Some(u), _) => Json::Int(u.into()),
-                (_, _, f) => Json::Float(f.unwrap_or(f64::NAN)),
-            },
-            Value::String(s) => Json::Str(s.clone()),
-            Value::Array(items) => Json::Array(items.iter().map(Json::from).collect()),
-            Value::Object(map) => {
-                let mut obj = Obj::default();
-                for (k, v) in map {
-                    obj.insert(k.clone(), Json::from(v));
-                }
-                Json::Object(obj)
-            }
-        }
-    }
-}
-
-impl Json {
-    /// What kind of value this is, for error messages.
-    pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Json::Null => "null",
-            Json::Bool(_) => "a boolean",
-            Json::Int(_) | Json::Float(_) => "a number",
-            Json::Str(_) => "a string",
-            Json::Array(_) => "a list",
-            Json::Object(_) => "an object",
-        }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
     }
 
-    /// The text Python's `json.dumps(value)` produces.
-    pub(crate) fn dumps(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out);
-        out
+    fn write_f64<W: ?Sized + Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        w.write_all(py_float(value).as_bytes())
     }
 
-    fn write(&self, out: &mut String) {
-        match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(true) => out.push_str("true"),
-            Json::Bool(false) => out.push_str("false"),
-            Json::Int(i) => push_fmt(out, format_args!("{i}")),
-            Json::Float(f) => out.push_str(&py_float(*f)),
-            Json::Str(s) => push_str(out, s),
-            Json::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    item.write(out);
-                }
-                out.push(']');
-            }
-            Json::Object(obj) => {
-                out.push('{');
-                for (i, (k, v)) in obj.0.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    push_str(out, k);
-                    out.push_str(": ");
-                    v.write(out);
-                }
-                out.push('}');
-            }
-        }
-    }
-}
-
-fn push_fmt(out: &mut String, args: fmt::Arguments<'_>) {
-    // Writing into a String cannot fail.
-    let _infallible = out.write_fmt(args);
-}
-
-/// A JSON string as `json.dumps` (with `ensure_ascii=True`) writes it.
-fn push_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    push_fmt(out, format_args!("\\u{unit:04x}"));
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, s: &str) -> io::Result<()> {
+        for c in s.chars() {
+            if matches!(c, ' '..='~') {
+                w.write_all(&[c as u8])?;
+            } else {
+                // DEL and everything above ASCII, as UTF-16 units (so a
+                // surrogate pair above U+FFFF).
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    write!(w, "\\u{unit:04x}")?;
                 }
             }
         }
+        Ok(())
     }
-    out.push('"');
 }
 
 /// A float as Python's `repr` (which `json.dumps` uses) writes it: the
@@ -215,78 +100,21 @@ pub(crate) fn py_float(f: f64) -> String {
     format!("{sign}{body}")
 }
 
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(JsonVisitor)
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Json;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_unit<E>(self) -> Result<Json, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Json, E> {
-        Ok(Json::Null)
-    }
-
-    fn visit_bool<E>(self, b: bool) -> Result<Json, E> {
-        Ok(Json::Bool(b))
-    }
-
-    fn visit_i64<E>(self, i: i64) -> Result<Json, E> {
-        Ok(Json::Int(i.into()))
-    }
-
-    fn visit_u64<E>(self, u: u64) -> Result<Json, E> {
-        Ok(Json::Int(u.into()))
-    }
-
-    fn visit_f64<E>(self, f: f64) -> Result<Json, E> {
-        Ok(Json::Float(f))
-    }
-
-    fn visit_str<E>(self, s: &str) -> Result<Json, E> {
-        Ok(Json::Str(s.to_owned()))
-    }
-
-    fn visit_string<E>(self, s: String) -> Result<Json, E> {
-        Ok(Json::Str(s))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Json::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-        // Duplicate keys: the last value wins at the first position, as in
-        // Python's `json.loads`.
-        let mut obj = Obj::default();
-        while let Some((k, v)) = map.next_entry::<String, Json>()? {
-            obj.insert(k, v);
-        }
-        Ok(Json::Object(obj))
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::{Map, Value, json};
+
     use super::*;
 
-    fn parse(text: &str) -> Json {
+    fn parse(text: &str) -> Value {
         serde_json::from_str(text).expect("valid JSON")
+    }
+
+    fn object(text: &str) -> Map<String, Value> {
+        match parse(text) {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
     }
 
     #[test]
@@ -314,42 +142,46 @@ mod tests {
             (-2.5e-7, "-2.5e-07"),
         ] {
             assert_eq!(py_float(f), py, "{f:?}");
+            // And through the formatter, as a value and inside a list.
+            assert_eq!(dumps(&json!(f)), py, "{f:?}");
+            assert_eq!(dumps(&json!([f])), format!("[{py}]"), "{f:?}");
         }
     }
 
     #[test]
     fn strings_are_ascii_escaped_like_python() {
-        let s = Json::Str("é\u{7f}\u{1}\n\t\"\\/😀 ~".into());
-        assert_eq!(s.dumps(), r#""\u00e9\u007f\u0001\n\t\"\\/\ud83d\ude00 ~""#);
+        let s = json!("é\u{7f}\u{1}\u{1f}\n\r\t\u{8}\u{c}\"\\/😀 ~");
+        assert_eq!(
+            dumps(&s),
+            r#""\u00e9\u007f\u0001\u001f\n\r\t\b\f\"\\/\ud83d\ude00 ~""#
+        );
+        // Keys too.
+        assert_eq!(dumps(&json!({"ü\n": "x"})), r#"{"\u00fc\n": "x"}"#);
     }
 
     #[test]
     fn objects_keep_insertion_order_and_python_separators() {
-        let v = parse(r#"{"z": 1, "a": [1, 2.0, null, true], "m": {}, "l": []}"#);
-        assert_eq!(
-            v.dumps(),
-            r#"{"z": 1, "a": [1, 2.0, null, true], "m": {}, "l": []}"#
-        );
+        let text = r#"{"z": 1, "a": [1, 2.0, null, true, false], "m": {}, "l": [], "n": {"y": "", "b": 1}}"#;
+        assert_eq!(dumps(&parse(text)), text);
     }
 
     #[test]
     fn update_keeps_first_position_and_last_value() {
-        let Json::Object(mut obj) = parse(r#"{"a": 1, "b": 2, "a": 3}"#) else {
-            panic!("not an object");
-        };
-        assert_eq!(Json::Object(obj.clone()).dumps(), r#"{"a": 3, "b": 2}"#);
-        let Json::Object(other) = parse(r#"{"c": 4, "b": 5}"#) else {
-            panic!("not an object");
-        };
-        obj.update(&other);
-        assert_eq!(Json::Object(obj).dumps(), r#"{"a": 3, "b": 5, "c": 4}"#);
+        // Duplicate keys: the last value wins at the first position, as in
+        // Python's json.loads.
+        let mut obj = object(r#"{"a": 1, "b": 2, "a": 3}"#);
+        assert_eq!(dumps(&obj), r#"{"a": 3, "b": 2}"#);
+        // dict[key] = v
+        obj.insert("b".into(), json!(5));
+        assert_eq!(dumps(&obj), r#"{"a": 3, "b": 5}"#);
+        // dict.update(other)
+        obj.extend(object(r#"{"c": 4, "a": 6}"#));
+        assert_eq!(dumps(&obj), r#"{"a": 6, "b": 5, "c": 4}"#);
     }
 
     #[test]
     fn big_and_negative_integers_stay_integers() {
-        assert_eq!(
-            parse("[18446744073709551615, -9223372036854775808]").dumps(),
-            "[18446744073709551615, -9223372036854775808]"
-        );
+        let text = "[18446744073709551615, -9223372036854775808, 0, -1]";
+        assert_eq!(dumps(&parse(text)), text);
     }
 }

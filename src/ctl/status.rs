@@ -9,9 +9,9 @@ use ncolony_core::spec::{ProcSpec, is_ignored};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
+use serde_json::{Map, Value};
 
-use super::pyjson::{Json, Obj};
-use super::{CtlError, Places, check_dir};
+use super::{CtlError, Places, check_dir, pyjson};
 
 /// One configured process, as [`status`] sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,25 +71,25 @@ impl ProcStatus {
     /// The status as a JSON object: `{"name": ..., "state": ...}` plus
     /// `"pid"` or `"problem"`.
     pub fn to_json(&self) -> String {
-        self.json().dumps()
+        pyjson::dumps(&self.json())
     }
 
-    fn json(&self) -> Json {
-        let mut obj = Obj::default();
-        obj.insert("name", Json::from(self.name.as_str()));
-        obj.insert("state", Json::from(self.state.label()));
+    fn json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("name".into(), self.name.as_str().into());
+        obj.insert("state".into(), self.state.label().into());
         match &self.state {
-            ProcState::Running { pid } => obj.insert("pid", Json::Int((*pid).into())),
-            ProcState::Invalid { problem } => obj.insert("problem", Json::from(problem.as_str())),
-            ProcState::Configured | ProcState::Stopped => {}
-        }
-        Json::Object(obj)
+            ProcState::Running { pid } => obj.insert("pid".into(), (*pid).into()),
+            ProcState::Invalid { problem } => obj.insert("problem".into(), problem.as_str().into()),
+            ProcState::Configured | ProcState::Stopped => None,
+        };
+        Value::Object(obj)
     }
 }
 
 /// A list of statuses as a JSON array.
 pub(crate) fn to_json_list(list: &[ProcStatus]) -> String {
-    Json::Array(list.iter().map(ProcStatus::json).collect()).dumps()
+    pyjson::dumps(&list.iter().map(ProcStatus::json).collect::<Vec<_>>())
 }
 
 /// Lists the processes configured in `places.config`, sorted by name, with

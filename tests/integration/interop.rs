@@ -222,7 +222,8 @@ for name, kw in json.loads(sys.stdin.read()):
     ctllib.add(places, name, extras=extras, **kw)
 "#;
 
-/// A JSON object with keys in this order (serde_json's `json!` sorts them).
+/// A JSON object with keys in exactly this order, spelled out rather than left
+/// to serde_json's map order.
 fn ordered(pairs: &[(&str, String)]) -> String {
     let body: Vec<String> = pairs
         .iter()
