@@ -140,7 +140,10 @@ fn read_config(path: &Path, meta: &fs::Metadata) -> Option<Arc<[u8]>> {
         return None;
     }
     if meta.len() == 0 {
-        tracing::debug!("config {}: empty; waiting for its content", path.display());
+        tracing::warn!(
+            "config {}: empty file; not running it until it has content",
+            path.display()
+        );
         return None;
     }
     match fs::read(path) {

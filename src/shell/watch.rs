@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 use ncolony_core::spec::is_ignored;
@@ -67,6 +68,12 @@ impl MessagesDir {
                 continue;
             }
             let bytes = fs::read(&path);
+            // An empty file is most likely `echo ... > FILE` caught between
+            // its create and its write: leave it, the write's CLOSE_WRITE
+            // brings us back. One that stays empty is dropped later.
+            if bytes.as_ref().is_ok_and(|b| b.is_empty()) && is_fresh(&meta) {
+                continue;
+            }
             if let Err(e) = fs::remove_file(&path) {
                 if e.kind() != io::ErrorKind::NotFound {
                     let key = (meta.dev(), meta.ino());
@@ -78,6 +85,9 @@ impl MessagesDir {
                 continue;
             }
             match bytes {
+                Ok(bytes) if bytes.is_empty() => {
+                    tracing::error!("message {}: empty file; deleted", path.display())
+                }
                 Ok(bytes) => out.push((path, bytes)),
                 Err(e) => tracing::error!("message {}: cannot read: {e}; deleted", path.display()),
             }
@@ -85,6 +95,23 @@ impl MessagesDir {
         self.stuck = stuck;
         out
     }
+}
+
+/// How long an empty message file is taken for a write in progress.
+const EMPTY_MESSAGE_GRACE: Duration = Duration::from_secs(2);
+
+/// Whether a file was modified within [`EMPTY_MESSAGE_GRACE`] of now (or its
+/// age cannot be told).
+fn is_fresh(meta: &fs::Metadata) -> bool {
+    let Ok(modified) = meta.modified() else {
+        return true;
+    };
+    let now = std::time::SystemTime::now();
+    let age = now
+        .duration_since(modified)
+        .or_else(|_| modified.duration_since(now))
+        .unwrap_or_default();
+    age < EMPTY_MESSAGE_GRACE
 }
 
 /// One watched directory: its path and its watch, when armed.

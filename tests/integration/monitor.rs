@@ -2,6 +2,7 @@
 //! bounded waits. One test per behaviour of issue 2.
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::time::{Duration, Instant};
 
@@ -275,6 +276,29 @@ fn bad_messages_are_logged_and_deleted() {
 }
 
 #[test]
+fn messages_written_in_place_are_read_once_complete() {
+    let c = Colony::new();
+    c.add_sh("steady", &c.pid_recorder("steady"));
+    let _m = c.monitor(&["--frequency", "1"]);
+    c.wait_pids("steady", 1);
+    // `echo ... > FILE`: the file exists, empty, before its content is written.
+    let path = c.messages.join("001");
+    let mut file = fs::File::create(&path).expect("create");
+    std::thread::sleep(Duration::from_millis(300));
+    file.write_all(br#"{"type": "RESTART", "name": "steady"}"#)
+        .expect("write");
+    drop(file);
+    c.wait_pids("steady", 2);
+    assert!(wait_until(SOON, || !path.exists()), "message not deleted");
+    // An empty file that stays empty is dropped after a short grace.
+    fs::File::create(c.messages.join("002")).expect("create");
+    assert!(wait_until(SOON, || fs::read_dir(&c.messages)
+        .expect("ls")
+        .count()
+        == 0));
+}
+
+#[test]
 fn instant_deaths_back_off_instead_of_busy_looping() {
     let c = Colony::new();
     c.add_sh(
@@ -384,6 +408,7 @@ fn bad_config_files_are_logged_and_fixed_files_start() {
             "gid-type",
             r#"{"args": ["/bin/true"], "gid": -5}"#.to_owned(),
         ),
+        ("empty-file", String::new()),
     ];
     for (name, text) in &bad {
         c.write_config(name, text);
@@ -407,6 +432,7 @@ fn bad_config_files_are_logged_and_fixed_files_start() {
             && log.contains("\"gid\" must be a non-negative integer"),
         "{log}"
     );
+    assert!(log.contains("empty-file: empty file"), "{log}");
     // Fix one: it starts; the good one was never touched.
     c.add_sh("no-args", &c.pid_recorder("no-args"));
     c.wait_pids("no-args", 1);

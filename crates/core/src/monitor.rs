@@ -428,7 +428,7 @@ impl Monitor {
         let delay = match self.procs.remove(&name) {
             Some(Proc::Starting { delay, .. }) => delay,
             other => {
-                tracing::error!("failed to spawn {name:?}: {error}");
+                tracing::error!("{name}: cannot start: {error}");
                 if let Some(p) = other {
                     self.procs.insert(name, p);
                 }
@@ -438,14 +438,14 @@ impl Monitor {
         let spec = match self.wanted.get(&name) {
             Some(want) if !self.shutting_down => Arc::clone(want),
             _ => {
-                tracing::error!("failed to spawn {name:?}: {error}");
+                tracing::error!("{name}: cannot start: {error}");
                 return;
             }
         };
         // A failed spawn counts as an instant death.
         let (wait, next) = after_exit(&self.policy, Duration::ZERO, delay);
         tracing::error!(
-            "failed to spawn {name:?}: {error}; retrying in {}s",
+            "{name}: cannot start: {error}; retrying in {}s",
             wait.as_secs_f64()
         );
         let until = now + wait;
