@@ -30,7 +30,20 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err)
+            if !err.use_stderr()
+                || err.kind()
+                    == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            err.exit()
+        }
+        Err(err) => {
+            eprintln!("ncolony: {}", one_line(&err));
+            return ExitCode::from(2);
+        }
+    };
     init_logging();
     let result = match cli.command {
         Command::Monitor(args) => ncolony::shell::run(args),
@@ -47,6 +60,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A usage error on one line: clap's message without its usage block and
+/// tips, e.g. `the following required arguments were not provided: --config
+/// <DIR> (see --help)`.
+fn one_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let message = text.split("\nUsage:").next().unwrap_or_default();
+    let message = message
+        .split("\n\n")
+        .filter(|part| !part.trim_start().starts_with("tip:") && !part.contains("try '--help'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words: Vec<&str> = message.split_whitespace().collect();
+    let words = words.strip_prefix(&["error:"]).unwrap_or(&words);
+    format!("{} (see --help)", words.join(" "))
 }
 
 /// Logs go to stderr, filtered by `NCOLONY_LOG` (default `info`).

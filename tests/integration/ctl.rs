@@ -271,7 +271,10 @@ fn bad_numbers_are_usage_errors() {
         let mut all = vec!["add", "a", "--cmd", "x"];
         all.extend_from_slice(args);
         let out = ctl(&c, &all);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(args[args.len() - 2]), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
     }
     assert!(!c.config.join("a").exists());
 }

@@ -610,28 +610,28 @@ fn bad_arguments_are_usage_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--config /nonexistent-dir"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let out = run(&[
-        "monitor",
-        "--config",
-        "/tmp",
-        "--messages",
-        "/tmp",
-        "--threshold",
-        "-1",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = run(&[
-        "monitor",
-        "--config",
-        "/tmp",
-        "--messages",
-        "/tmp",
-        "--frequency",
-        "0",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
+    // Usage errors: exit 2, one line naming the argument.
+    let dirs = ["monitor", "--config", "/tmp", "--messages", "/tmp"];
+    let cases: [(&[&str], &str); 5] = [
+        (&["--threshold", "-1"], "--threshold"),
+        (&["--frequency", "0"], "--frequency"),
+        (&["-k", "soon"], "--killtime"),
+        (&["--bogus"], "--bogus"),
+        (&["--maxrestartdelay"], "--maxrestartdelay"),
+    ];
+    for (extra, named) in cases {
+        let args: Vec<&str> = dirs.iter().chain(extra).copied().collect();
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+    }
     let out = run(&["monitor", "--messages", "/tmp"]);
     assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--config"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 #[test]
