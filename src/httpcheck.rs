@@ -99,12 +99,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The HTTP client: no proxy (the endpoints are the colony's own), and
-/// non-2xx answers are errors.
+/// The HTTP client: no proxy (the endpoints are the colony's own), and no
+/// redirects followed: the checked URL itself must answer 2xx.
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .proxy(None)
-        .http_status_as_error(true)
+        .max_redirects(0)
+        .http_status_as_error(false)
         .user_agent(concat!("ncolony-httpcheck/", env!("CARGO_PKG_VERSION")))
         .build()
         .into()
@@ -131,7 +132,7 @@ fn start_probe(agent: &ureq::Agent, probe: Probe, tx: Sender<Outcome>) -> Result
     }
 }
 
-/// One GET with an overall timeout: the status code, or why it failed.
+/// One GET with an overall timeout: the 2xx status code, or why it failed.
 fn get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<u16, String> {
     let response = agent
         .get(url)
@@ -140,7 +141,12 @@ fn get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<u16, String>
         .build()
         .call()
         .map_err(|e| e.to_string())?;
-    Ok(response.status().as_u16())
+    let status = response.status();
+    if status.is_success() {
+        Ok(status.as_u16())
+    } else {
+        Err(format!("answered {status}"))
+    }
 }
 
 /// Records a probe's outcome; a restart verdict queues a RESTART message.

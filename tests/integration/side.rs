@@ -79,7 +79,8 @@ fn heart_beat(name: &str, config: &str) -> std::process::Output {
 }
 
 /// A tiny HTTP server on 127.0.0.1 answering every request with the status
-/// in `status` (0: accept, then never answer). Returns its port.
+/// in `status` (0: accept, then never answer), except `/ok`, always 200, and
+/// pointing redirects there. Returns its port.
 fn http_server(status: Arc<AtomicU16>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -101,6 +102,12 @@ fn answer(mut stream: TcpStream, status: u16) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+    // `/ok` always answers 200: where redirects point.
+    let status = if buf.starts_with(b"GET /ok ") {
+        200
+    } else {
+        status
+    };
     if status == 0 {
         thread::sleep(Duration::from_secs(30));
         return;
@@ -108,7 +115,7 @@ fn answer(mut stream: TcpStream, status: u16) {
     let body = "ok\n";
     let _ = write!(
         stream,
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} X\r\nLocation: /ok\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
 }
@@ -332,6 +339,19 @@ fn httpcheck_restarts_after_more_than_max_bad_failures() {
     checker.wait_log("check failed (2 in a row, maxBad 2)");
     checker.wait_log("check failed (3 in a row, more than maxBad 2)");
     assert_eq!(messages(&c.messages), [restart("web")]);
+}
+
+#[test]
+fn httpcheck_counts_a_redirect_as_a_failure() {
+    let c = Colony::new();
+    // The checked URL itself must answer 2xx: a redirect to a healthy page
+    // (`/ok`) is not followed.
+    let port = http_server(Arc::new(AtomicU16::new(302)));
+    let url = format!("http://127.0.0.1:{port}/health");
+    c.write_config("moved", &http_config(&url, 0.2, 1.0, 0.0, 0));
+    let checker = checker(&c, "httpcheck", "0.1");
+    wait_restart(&c.messages, "moved", &checker);
+    checker.wait_log("answered 302");
 }
 
 #[test]
