@@ -6,7 +6,7 @@ pub(crate) mod configdir;
 mod event_loop;
 mod output;
 mod reap;
-mod spawn;
+pub(crate) mod spawn;
 mod watch;
 
 pub use event_loop::{MonitorArgs, run};

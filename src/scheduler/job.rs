@@ -10,10 +10,11 @@ use std::sync::mpsc::Sender;
 use std::thread;
 
 use nix::errno::Errno;
-use nix::sys::signal::{SigSet, Signal, killpg};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::Event;
+use crate::shell::spawn::clean_signals;
 
 /// Longest output line kept before it is written out in pieces.
 const MAX_LINE: usize = 64 * 1024;
@@ -31,17 +32,12 @@ pub(super) fn spawn(args: &[String], events: Sender<Event>) -> std::io::Result<i
         .stdout(writer.try_clone()?)
         .stderr(writer)
         .process_group(0);
-    // SAFETY: runs between fork and exec and only calls sigemptyset and
-    // pthread_sigmask, both async-signal-safe; it allocates nothing.
+    // Our threads block SIGTERM and SIGINT (a signal thread waits for them);
+    // std does not reset the mask, so the job would inherit it and ignore
+    // our SIGTERM.
+    // SAFETY: `clean_signals` is async-signal-safe and allocates nothing.
     unsafe {
-        cmd.pre_exec(|| {
-            // Our threads block SIGTERM and SIGINT (a signal thread waits
-            // for them); std does not reset the mask, so the job would
-            // inherit it and ignore our SIGTERM.
-            SigSet::empty()
-                .thread_set_mask()
-                .map_err(std::io::Error::from)
-        });
+        cmd.pre_exec(clean_signals);
     }
     let mut child = cmd.spawn()?;
     // Close our copies of the write end, so the relay sees EOF.

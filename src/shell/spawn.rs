@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use ncolony_core::spec::{Name, ProcSpec};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::unistd::{Uid, pipe2};
 
 /// A child that is running: its pid and the read end of its output pipe.
@@ -98,22 +99,21 @@ pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<
     }
     let clear_groups = spec.gid.is_some() && spec.uid.is_none();
     let nofile_soft = ctx.nofile_soft;
-    if clear_groups || nofile_soft.is_some() {
-        // SAFETY: the closure runs between fork and exec and makes only
-        // async-signal-safe system calls (setgroups, setrlimit); it allocates
-        // nothing and takes no locks.
-        unsafe {
-            cmd.pre_exec(move || {
-                if clear_groups {
-                    nix::unistd::setgroups(&[])?;
-                }
-                if let Some(soft) = nofile_soft {
-                    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-                    setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
-                }
-                Ok(())
-            });
-        }
+    // SAFETY: the closure runs between fork and exec and makes only
+    // async-signal-safe system calls (sigaction, sigprocmask, setgroups,
+    // setrlimit); it allocates nothing and takes no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            clean_signals()?;
+            if clear_groups {
+                nix::unistd::setgroups(&[])?;
+            }
+            if let Some(soft) = nofile_soft {
+                let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+                setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+            }
+            Ok(())
+        });
     }
     let child = cmd
         .spawn()
@@ -121,6 +121,25 @@ pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<
     // Dropping `Child` neither waits nor kills: the reaper owns the pid now.
     let pid = i32::try_from(child.id()).map_err(|_| "pid out of range".to_owned())?;
     Ok(Spawned { pid, output: read })
+}
+
+/// Gives a child about to exec a clean signal state: every signal at its
+/// default disposition (exec resets handlers, but not `SIG_IGN`, e.g. the
+/// SIGQUIT a shell's `&` ignores, or a `nohup`'s SIGHUP) and nothing blocked.
+///
+/// Only for use between fork and exec: it makes async-signal-safe system
+/// calls (sigaction, sigprocmask) and allocates nothing.
+pub(crate) fn clean_signals() -> std::io::Result<()> {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator() {
+        if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL runs no code of ours in a handler.
+        unsafe { sigaction(signal, &default) }?;
+    }
+    SigSet::empty().thread_set_mask()?;
+    Ok(())
 }
 
 /// Finds the executable for `arg0`: as given when it contains a `/`, else the

@@ -86,6 +86,41 @@ fn child_environment_is_exactly_env_inherit_and_ncolony_vars() {
 }
 
 #[test]
+fn children_start_with_default_signal_dispositions() {
+    let c = Colony::new();
+    let report = c.work.join("sigign");
+    c.add_sh(
+        "sigs",
+        &format!(
+            "grep -E '^Sig(Ign|Blk):' /proc/$$/status > {}; exec sleep 1000",
+            report.display()
+        ),
+    );
+    // The monitor itself starts with SIGQUIT and SIGUSR1 ignored (as under
+    // a shell's `&` or `nohup`); its children must not inherit that.
+    let mut cmd = std::process::Command::new("/bin/sh");
+    cmd.args(["-c", "trap '' QUIT USR1; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_ncolony"))
+        .args(["monitor", "--frequency", "600", "--config"])
+        .arg(&c.config)
+        .arg("--messages")
+        .arg(&c.messages);
+    let _m = Monitor::spawn(cmd);
+    let text = wait_for(SOON, || {
+        let t = fs::read_to_string(&report).ok()?;
+        (t.lines().count() == 2).then_some(t)
+    })
+    .expect("signal report");
+    let field = |name: &str| {
+        let line = text.lines().find(|l| l.starts_with(name)).expect("field");
+        u64::from_str_radix(line.split_whitespace().nth(1).expect("value"), 16).expect("hex")
+    };
+    assert_eq!(field("SigBlk:"), 0, "{text}");
+    // Signals 1-31; 32 and up are the C library's or real-time ones.
+    assert_eq!(field("SigIgn:") & 0x7fff_ffff, 0, "{text}");
+}
+
+#[test]
 fn bare_command_names_use_the_childs_path_then_the_monitors() {
     let c = Colony::new();
     let bin = c.tmp.path().join("bin");
