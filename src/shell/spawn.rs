@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 
 use ncolony_core::spec::{Name, ProcSpec};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::libc;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::unistd::{Uid, pipe2};
@@ -35,6 +36,9 @@ pub(crate) struct SpawnContext {
     pub(crate) is_root: bool,
     /// The `RLIMIT_NOFILE` soft limit to restore in children, if the monitor raised its own.
     pub(crate) nofile_soft: Option<u64>,
+    /// Whether the monitor inherited an ignored signal that children must
+    /// not inherit in turn (see [`clean_signals`]).
+    pub(crate) ignores_signals: bool,
 }
 
 impl SpawnContext {
@@ -56,6 +60,7 @@ impl SpawnContext {
             path: std::env::var_os("PATH"),
             is_root: Uid::effective().is_root(),
             nofile_soft,
+            ignores_signals: ignores_signals(),
         }
     }
 }
@@ -99,21 +104,27 @@ pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<
     }
     let clear_groups = spec.gid.is_some() && spec.uid.is_none();
     let nofile_soft = ctx.nofile_soft;
-    // SAFETY: the closure runs between fork and exec and makes only
-    // async-signal-safe system calls (sigaction, sigprocmask, setgroups,
-    // setrlimit); it allocates nothing and takes no locks.
-    unsafe {
-        cmd.pre_exec(move || {
-            clean_signals()?;
-            if clear_groups {
-                nix::unistd::setgroups(&[])?;
-            }
-            if let Some(soft) = nofile_soft {
-                let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-                setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
-            }
-            Ok(())
-        });
+    let ignores_signals = ctx.ignores_signals;
+    // Without a pre_exec hook std can use posix_spawn, which is faster.
+    if clear_groups || nofile_soft.is_some() || ignores_signals {
+        // SAFETY: the closure runs between fork and exec and makes only
+        // async-signal-safe system calls (sigaction, sigprocmask, setgroups,
+        // setrlimit); it allocates nothing and takes no locks.
+        unsafe {
+            cmd.pre_exec(move || {
+                if ignores_signals {
+                    clean_signals()?;
+                }
+                if clear_groups {
+                    nix::unistd::setgroups(&[])?;
+                }
+                if let Some(soft) = nofile_soft {
+                    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+                    setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+                }
+                Ok(())
+            });
+        }
     }
     let child = cmd
         .spawn()
@@ -121,6 +132,22 @@ pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<
     // Dropping `Child` neither waits nor kills: the reaper owns the pid now.
     let pid = i32::try_from(child.id()).map_err(|_| "pid out of range".to_owned())?;
     Ok(Spawned { pid, output: read })
+}
+
+/// Whether this process ignores a signal that an exec'd program would
+/// inherit ignored (std already resets SIGPIPE, the one it ignores itself).
+fn ignores_signals() -> bool {
+    Signal::iterator()
+        .filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE))
+        .any(|signal| {
+            let mut old = std::mem::MaybeUninit::<libc::sigaction>::uninit();
+            // SAFETY: a null new action only reads the current one into `old`.
+            let rc = unsafe {
+                libc::sigaction(signal as libc::c_int, std::ptr::null(), old.as_mut_ptr())
+            };
+            // SAFETY: sigaction filled `old` when it returned 0.
+            rc == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN
+        })
 }
 
 /// Gives a child about to exec a clean signal state: every signal at its
