@@ -30,12 +30,7 @@ pub struct Args {
     #[arg(long, env = "NCOLONY_MESSAGES_DIR")]
     pub messages: PathBuf,
     /// Seconds between two rescans of the config directory (fractions allowed).
-    #[arg(
-        long,
-        default_value_t = 10.0,
-        value_parser = positive_seconds,
-        allow_negative_numbers = true,
-    )]
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
     pub freq: f64,
 }
 

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// A process supervisor: runs a colony of long-lived processes, restarts the
 /// ones that die, and is reconfigured by dropping files into directories.
@@ -30,7 +30,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = negatives_are_values(Cli::command())
+        .try_get_matches()
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err)
             if !err.use_stderr()
@@ -62,6 +65,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// Lets every option take a negative number as its value, so `--uid -1` or
+/// `--threshold -1` reach the value check ("must be ...") instead of being
+/// taken for an unknown flag.
+fn negatives_are_values(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        let takes_values = arg.get_action().takes_values();
+        arg.allow_negative_numbers(takes_values)
+    })
+    .mut_subcommands(negatives_are_values)
+}
+
 /// A usage error on one line: clap's message without its usage block and
 /// tips, e.g. `the following required arguments were not provided: --config
 /// <DIR> (see --help)`.
@@ -88,4 +102,14 @@ fn init_logging() {
         .with_target(false)
         .with_ansi(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        negatives_are_values(Cli::command()).debug_assert();
+    }
 }

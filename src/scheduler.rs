@@ -42,17 +42,17 @@ pub struct Args {
     )]
     pub args: Vec<String>,
     /// Run every this many seconds (fractions allowed), first at start.
-    #[arg(long, value_parser = positive_seconds, allow_negative_numbers = true)]
+    #[arg(long, value_parser = positive_seconds)]
     pub frequency: Option<f64>,
     /// Run at the times of this standard 5-field cron expression
     /// ("MIN HOUR DAY-OF-MONTH MONTH DAY-OF-WEEK", local time) instead.
     #[arg(long, value_parser = parse_cron)]
     pub cron: Option<CronExpr>,
     /// Seconds the job may run before its process group gets SIGTERM.
-    #[arg(long, value_parser = positive_seconds, allow_negative_numbers = true)]
+    #[arg(long, value_parser = positive_seconds)]
     pub timeout: f64,
     /// Seconds between SIGTERM and SIGKILL (0: at once).
-    #[arg(long, value_parser = seconds, allow_negative_numbers = true)]
+    #[arg(long, value_parser = seconds)]
     pub grace: f64,
 }
 

@@ -66,10 +66,10 @@ pub(crate) struct AddArgs {
     #[arg(long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
     /// Run as this user id (the monitor must be root).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long)]
     pub uid: Option<u32>,
     /// Run as this group id (the monitor must be root).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long)]
     pub gid: Option<u32>,
     /// A JSON object whose keys are merged into the config last (they win).
     #[arg(long, value_name = "FILE")]
@@ -84,60 +84,25 @@ pub(crate) struct AddArgs {
     #[arg(long, value_name = "PATH")]
     pub heartbeat_status: Option<String>,
     /// Seconds without a heartbeat before a restart [default: 10].
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        requires = "heartbeat_status",
-        value_parser = positive,
-        allow_negative_numbers = true,
-    )]
+    #[arg(long, value_name = "SECONDS", requires = "heartbeat_status", value_parser = positive)]
     pub heartbeat_period: Option<Number>,
     /// Periods a new process is given to start beating [default: 3].
-    #[arg(
-        long,
-        value_name = "N",
-        requires = "heartbeat_status",
-        value_parser = non_negative,
-        allow_negative_numbers = true,
-    )]
+    #[arg(long, value_name = "N", requires = "heartbeat_status", value_parser = non_negative)]
     pub heartbeat_grace: Option<Number>,
     /// Enable HTTP health checking: the URL to GET.
     #[arg(long, value_name = "URL")]
     pub http_check: Option<String>,
     /// Seconds between HTTP checks [default: 10].
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        requires = "http_check",
-        value_parser = positive,
-        allow_negative_numbers = true,
-    )]
+    #[arg(long, value_name = "SECONDS", requires = "http_check", value_parser = positive)]
     pub http_period: Option<Number>,
     /// Seconds before an HTTP check fails [default: 5].
-    #[arg(
-        long,
-        value_name = "SECONDS",
-        requires = "http_check",
-        value_parser = positive,
-        allow_negative_numbers = true,
-    )]
+    #[arg(long, value_name = "SECONDS", requires = "http_check", value_parser = positive)]
     pub http_timeout: Option<Number>,
     /// Periods before the first HTTP check [default: 3].
-    #[arg(
-        long,
-        value_name = "N",
-        requires = "http_check",
-        value_parser = non_negative,
-        allow_negative_numbers = true,
-    )]
+    #[arg(long, value_name = "N", requires = "http_check", value_parser = non_negative)]
     pub http_grace: Option<Number>,
     /// Failures in a row that are tolerated before a restart [default: 2].
-    #[arg(
-        long,
-        value_name = "N",
-        requires = "http_check",
-        allow_negative_numbers = true
-    )]
+    #[arg(long, value_name = "N", requires = "http_check")]
     pub http_max_bad: Option<u32>,
 }
 

@@ -35,51 +35,22 @@ pub struct MonitorArgs {
     #[arg(long, env = "NCOLONY_MESSAGES_DIR")]
     pub messages: PathBuf,
     /// Seconds between full rescans (the safety net; inotify reacts at once).
-    #[arg(
-        long,
-        default_value_t = 10.0,
-        value_parser = positive_seconds,
-        allow_negative_numbers = true,
-    )]
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
     pub frequency: f64,
     /// Keep each running child's pid in DIR/NAME.
     #[arg(long, value_name = "DIR")]
     pub pid: Option<PathBuf>,
     /// A death sooner than this many seconds after start is instant.
-    #[arg(
-        short = 't',
-        long,
-        default_value_t = 1.0,
-        value_parser = seconds,
-        allow_negative_numbers = true,
-    )]
+    #[arg(short = 't', long, default_value_t = 1.0, value_parser = seconds)]
     pub threshold: f64,
     /// Seconds between SIGTERM and SIGKILL when stopping a child.
-    #[arg(
-        short = 'k',
-        long,
-        default_value_t = 5.0,
-        value_parser = seconds,
-        allow_negative_numbers = true,
-    )]
+    #[arg(short = 'k', long, default_value_t = 5.0, value_parser = seconds)]
     pub killtime: f64,
     /// The first restart delay after an instant death, in seconds.
-    #[arg(
-        short = 'm',
-        long,
-        default_value_t = 1.0,
-        value_parser = seconds,
-        allow_negative_numbers = true,
-    )]
+    #[arg(short = 'm', long, default_value_t = 1.0, value_parser = seconds)]
     pub minrestartdelay: f64,
     /// The cap on the doubling restart delay, in seconds.
-    #[arg(
-        short = 'M',
-        long,
-        default_value_t = 3600.0,
-        value_parser = seconds,
-        allow_negative_numbers = true,
-    )]
+    #[arg(short = 'M', long, default_value_t = 3600.0, value_parser = seconds)]
     pub maxrestartdelay: f64,
 }
 
