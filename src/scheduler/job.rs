@@ -32,8 +32,9 @@ pub(super) fn spawn(args: &[String], events: Sender<Event>) -> std::io::Result<i
         .stdout(writer.try_clone()?)
         .stderr(writer)
         .process_group(0);
-    // Our threads block SIGTERM and SIGINT (a signal thread waits for them);
-    // std does not reset the mask, so the job would inherit it and ignore
+    // The job starts with a clean signal state: our threads block SIGTERM
+    // and SIGINT (a signal thread waits for them), and neither that mask nor
+    // a signal we inherited ignored may reach the job, or it could ignore
     // our SIGTERM.
     // SAFETY: `clean_signals` is async-signal-safe and allocates nothing.
     unsafe {
