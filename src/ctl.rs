@@ -621,7 +621,7 @@ pub fn add(places: &Places, name: &str, options: &AddOptions) -> Result<PathBuf,
         name: name.to_string(),
         source,
     })?;
-    write::write_atomic(&places.config, name.as_str(), text.as_bytes()).map_err(|source| {
+    crate::atomic::write_atomic(&places.config, name.as_str(), text.as_bytes()).map_err(|source| {
         CtlError::Io {
             action: "writing",
             path: places.config.join(name.as_str()),
@@ -638,7 +638,7 @@ pub fn remove(places: &Places, name: &str) -> Result<(), CtlError> {
     let path = places.config.join(name.as_str());
     match fs::remove_file(&path) {
         Ok(()) => {
-            write::sync_dir(&places.config);
+            crate::atomic::sync_dir(&places.config);
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CtlError::NotConfigured {
@@ -699,7 +699,7 @@ fn send(places: &Places, message: &Message) -> Result<PathBuf, CtlError> {
         source,
     };
     let file = write::message_name(dir).map_err(io_error)?;
-    write::write_atomic(dir, &file, message_text(message).as_bytes()).map_err(io_error)
+    crate::atomic::write_atomic(dir, &file, message_text(message).as_bytes()).map_err(io_error)
 }
 
 #[cfg(test)]

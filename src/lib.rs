@@ -10,6 +10,8 @@
 pub use ncolony_core as core;
 
 mod args;
+mod atomic;
+pub mod logging;
 
 pub mod beatcheck;
 pub mod ctl;

@@ -47,7 +47,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging();
+    ncolony::logging::init();
     let result = match cli.command {
         Command::Monitor(args) => ncolony::shell::run(args),
         Command::Ctl(args) => ncolony::ctl::run(args),
@@ -90,18 +90,6 @@ fn one_line(err: &clap::Error) -> String {
     let words: Vec<&str> = message.split_whitespace().collect();
     let words = words.strip_prefix(&["error:"]).unwrap_or(&words);
     format!("{} (see --help)", words.join(" "))
-}
-
-/// Logs go to stderr, filtered by `NCOLONY_LOG` (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("NCOLONY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(false)
-        .init();
 }
 
 #[cfg(test)]

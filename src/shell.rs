@@ -2,11 +2,14 @@
 //! thread, one event loop; spawn, reap, watch, output and signals each in
 //! their own module.
 
+mod args;
 pub(crate) mod configdir;
 mod event_loop;
 mod output;
+mod pidfiles;
 mod reap;
 pub(crate) mod spawn;
 mod watch;
 
-pub use event_loop::{MonitorArgs, run};
+pub use args::MonitorArgs;
+pub use event_loop::run;

@@ -1,69 +1,14 @@
-//! Atomic writes into the two directories, and message file names that sort
-//! in send order.
+//! Message file names that sort in send order.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::io;
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Distinguishes this process's temporary files from each other.
-static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
 /// The last message stamp this process used; stamps only go up.
 static LAST_STAMP: Mutex<u64> = Mutex::new(0);
-
-/// The longest file name Linux file systems accept.
-const NAME_MAX: usize = 255;
-
-/// Writes `bytes` to `dir/name` atomically: a temporary sibling is written,
-/// flushed to disk and renamed over `name`, so a reader sees the old file or
-/// the new one, never a part.
-///
-/// The temporary name is `.NAME.PID.SEQ.new`: it ends in `.new` (which this
-/// monitor, the original and its checkers all skip) and starts with `.` (which
-/// Kubernetes-style tools and the original's message glob skip), and unlike a
-/// fixed `NAME.new` it cannot be clobbered by a concurrent writer of the same
-/// name.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<PathBuf> {
-    let path = dir.join(name);
-    let tmp = dir.join(temp_name(name));
-    let written = (|| {
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)
-    })();
-    if let Err(e) = written {
-        // Best effort: the write already failed, and a leftover `.new` file
-        // is skipped by every reader anyway.
-        let _cleanup = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    sync_dir(dir);
-    Ok(path)
-}
-
-/// Flushes a directory's entries (a rename or unlink) to disk.
-pub(crate) fn sync_dir(dir: &Path) {
-    // Durability only: some file systems refuse fsync on a directory, and
-    // the rename itself has already happened, so a failure is not an error.
-    if let Ok(d) = File::open(dir) {
-        let _durability_only = d.sync_all();
-    }
-}
-
-fn temp_name(name: &str) -> String {
-    let seq = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
-    let pid = std::process::id();
-    let tmp = format!(".{name}.{pid}.{seq}.new");
-    if tmp.len() <= NAME_MAX {
-        tmp
-    } else {
-        format!(".ncolony-ctl.{pid}.{seq}.new")
-    }
-}
 
 /// A new message file name: `STAMP-PID-SEQ`, where STAMP is 20 zero-padded
 /// digits of nanoseconds since the epoch, PID the sender's pid (10 digits)
@@ -143,13 +88,5 @@ mod tests {
         fs::write(dir.path().join(future), "{}").expect("write");
         let name = message_name(dir.path()).expect("name");
         assert!(name.as_str() > future, "{name}");
-    }
-
-    #[test]
-    fn long_names_get_a_short_temporary_name() {
-        let long = "x".repeat(250);
-        assert!(temp_name(&long).len() <= NAME_MAX);
-        assert!(temp_name("web").starts_with(".web."));
-        assert!(temp_name("web").ends_with(".new"));
     }
 }

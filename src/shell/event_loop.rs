@@ -3,7 +3,7 @@
 //! carries out the core's actions.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,59 +18,13 @@ use nix::sys::signal::{Signal, kill, killpg};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
+use super::args::MonitorArgs;
 use super::configdir::ConfigDir;
 use super::output::relay;
+use super::pidfiles::PidFiles;
 use super::reap::reap_all;
 use super::spawn::{SpawnContext, spawn};
 use super::watch::{Dirty, MessagesDir, Watches};
-use crate::args::{positive_seconds, seconds};
-
-/// Arguments of `ncolony monitor` (defaults are the original's).
-#[derive(clap::Args, Debug, Clone)]
-pub struct MonitorArgs {
-    /// The config directory: one JSON file per process.
-    #[arg(long, env = "NCOLONY_CONFIG_DIR")]
-    pub config: PathBuf,
-    /// The messages directory: restart requests, deleted once handled.
-    #[arg(long, env = "NCOLONY_MESSAGES_DIR")]
-    pub messages: PathBuf,
-    /// Seconds between full rescans (the safety net; inotify reacts at once).
-    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
-    pub frequency: f64,
-    /// Keep each running child's pid in DIR/NAME.
-    #[arg(long, value_name = "DIR")]
-    pub pid: Option<PathBuf>,
-    /// A death sooner than this many seconds after start is instant.
-    #[arg(short = 't', long, default_value_t = 1.0, value_parser = seconds)]
-    pub threshold: f64,
-    /// Seconds between SIGTERM and SIGKILL when stopping a child.
-    #[arg(short = 'k', long, default_value_t = 5.0, value_parser = seconds)]
-    pub killtime: f64,
-    /// The first restart delay after an instant death, in seconds.
-    #[arg(short = 'm', long, default_value_t = 1.0, value_parser = seconds)]
-    pub minrestartdelay: f64,
-    /// The cap on the doubling restart delay, in seconds.
-    #[arg(short = 'M', long, default_value_t = 3600.0, value_parser = seconds)]
-    pub maxrestartdelay: f64,
-}
-
-impl MonitorArgs {
-    fn policy(&self) -> anyhow::Result<Policy> {
-        if self.minrestartdelay > self.maxrestartdelay {
-            bail!(
-                "--minrestartdelay ({}) is more than --maxrestartdelay ({})",
-                self.minrestartdelay,
-                self.maxrestartdelay
-            );
-        }
-        Ok(Policy {
-            threshold: Duration::from_secs_f64(self.threshold),
-            min_restart_delay: Duration::from_secs_f64(self.minrestartdelay),
-            max_restart_delay: Duration::from_secs_f64(self.maxrestartdelay),
-            kill_time: Duration::from_secs_f64(self.killtime),
-        })
-    }
-}
 
 /// Runs the monitor until SIGTERM/SIGINT has stopped every child.
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
@@ -107,6 +61,7 @@ struct Shell {
     messages: MessagesDir,
     /// Output relays; finished ones are collected as the loop goes.
     relays: JoinSet<()>,
+    pid_files: PidFiles,
 }
 
 impl Shell {
@@ -117,6 +72,7 @@ impl Shell {
             config: ConfigDir::new(args.config.clone()),
             messages: MessagesDir::new(args.messages.clone()),
             relays: JoinSet::new(),
+            pid_files: PidFiles::new(args.pid.clone()),
             args,
         })
     }
@@ -206,7 +162,7 @@ impl Shell {
             Ok(child) => {
                 tracing::info!(name = %name, pid = child.pid, "started");
                 self.relays.spawn(relay(name.to_string(), child.output));
-                self.write_pid_file(&name, child.pid);
+                self.pid_files.write(&name, child.pid);
                 self.monitor.handle(
                     now,
                     Input::Spawned {
@@ -227,10 +183,17 @@ impl Shell {
         let now = Instant::now();
         for (pid, status) in exits {
             match self.monitor.name_of(pid).cloned() {
-                Some(name) => self.remove_pid_file(&name),
+                Some(name) => self.pid_files.remove(&name),
                 None => tracing::info!(pid = pid.0, ?status, "reaped an adopted orphan"),
             }
-            self.monitor.handle(now, Input::Exited { pid, status });
+            self.monitor.handle(
+                now,
+                Input::Exited {
+                    pid,
+                    status,
+                    group_alive: false,
+                },
+            );
         }
     }
 
@@ -277,23 +240,6 @@ impl Shell {
         // Not finishing in time only loses output of processes that outlive us.
         let _elapsed = tokio::time::timeout(Duration::from_millis(500), all).await;
     }
-
-    fn write_pid_file(&self, name: &Name, pid: i32) {
-        let Some(dir) = &self.args.pid else { return };
-        if let Err(e) = write_atomic(&dir.join(name.as_str()), pid.to_string().as_bytes()) {
-            tracing::error!("pid file {}: {e}", dir.join(name.as_str()).display());
-        }
-    }
-
-    fn remove_pid_file(&self, name: &Name) {
-        let Some(dir) = &self.args.pid else { return };
-        let path = dir.join(name.as_str());
-        if let Err(e) = fs::remove_file(&path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::error!("pid file {}: {e}", path.display());
-        }
-    }
 }
 
 /// The core input for a new or changed config file: `Configured` when it is
@@ -338,18 +284,6 @@ fn signal_group(name: &Name, pid: Pid, sig: Sig) {
         },
         Err(e) => tracing::error!(name = %name, pid = pid.0, "killpg {signal}: {e}"),
     }
-}
-
-/// Writes `path` through a hidden temporary sibling and a rename, so a reader
-/// never sees a partial file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp"));
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -65,7 +65,16 @@ pub enum Input {
         /// Its validated config.
         spec: Arc<ProcSpec>,
     },
-    /// A config file disappeared or became invalid: the process must not run.
+    /// A config file is present but cannot be used (invalid JSON, a bad
+    /// key, unreadable, too large). A running process keeps its previous
+    /// config; a name never seen valid does not run.
+    Invalid {
+        /// The process name.
+        name: Name,
+        /// What is wrong, one line naming the key or the reason.
+        problem: String,
+    },
+    /// A config file disappeared: the process must not run.
     Removed {
         /// The process name.
         name: Name,
@@ -92,6 +101,15 @@ pub enum Input {
         pid: Pid,
         /// How it ended.
         status: Exit,
+        /// Whether other processes were still in its process group (whose
+        /// id is `pid`) when the shell reaped it: daemonized grandchildren.
+        group_alive: bool,
+    },
+    /// The process group of an exited child (see [`Monitor::draining`]) has
+    /// no member left.
+    GroupGone {
+        /// The exited leader's pid, which is the group's id.
+        pid: Pid,
     },
     /// SIGTERM or SIGINT: stop everything, then exit. A second one kills at once.
     Shutdown,
@@ -213,7 +231,8 @@ impl Monitor {
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
             Input::Configured { name, spec } => self.configured(now, name, spec),
-            Input::Removed { name } => self.removed(now, name),
+            // Placeholder until the core keeps the previous config running.
+            Input::Invalid { name, .. } | Input::Removed { name } => self.removed(now, name),
             Input::Message(Message::Restart { name }) => match Name::new(name.as_str()) {
                 Ok(name) if self.procs.contains_key(&name) => self.restart(now, &name),
                 _ => tracing::warn!("RESTART: no process named {name:?}"),
@@ -242,7 +261,8 @@ impl Monitor {
             }
             Input::Spawned { name, pid } => self.spawned(now, name, pid),
             Input::SpawnFailed { name, error } => self.spawn_failed(now, name, &error),
-            Input::Exited { pid, status } => self.exited(now, pid, status),
+            Input::Exited { pid, status, .. } => self.exited(now, pid, status),
+            Input::GroupGone { .. } => {}
             Input::Shutdown => self.shutdown(now),
         }
         self.maybe_exit();
@@ -294,6 +314,13 @@ impl Monitor {
     /// The next action for the shell, in the order decided.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// The process groups whose leader has exited while other members were
+    /// still alive, waiting to be reported empty with [`Input::GroupGone`].
+    /// The shell checks each after reaping and on every tick.
+    pub fn draining(&self) -> impl Iterator<Item = Pid> + '_ {
+        std::iter::empty()
     }
 
     /// The name of the live child with this pid, if it is one of ours.
@@ -688,6 +715,7 @@ mod tests {
             self.feed(Input::Exited {
                 pid,
                 status: Exit::Code(1),
+                group_alive: false,
             })
         }
     }
@@ -1075,10 +1103,10 @@ mod tests {
                             let pid = live.iter().find(|(_, v)| *v == names[n as usize]).map(|(p, _)| *p);
                             if let Some(pid) = pid {
                                 live.remove(&pid);
-                                m.handle(now, Input::Exited { pid, status: Exit::Signal(9) });
+                                m.handle(now, Input::Exited { pid, status: Exit::Signal(9), group_alive: false });
                             }
                         }
-                        Op::Orphan => m.handle(now, Input::Exited { pid: Pid(-5), status: Exit::Code(0) }),
+                        Op::Orphan => m.handle(now, Input::Exited { pid: Pid(-5), status: Exit::Code(0), group_alive: false }),
                         Op::Advance(ms) => {
                             now += Duration::from_millis(u64::from(ms));
                             m.handle_timeout(now);
@@ -1111,7 +1139,7 @@ mod tests {
                 m.handle(now, Input::Shutdown);
                 let pids: Vec<Pid> = live.keys().copied().collect();
                 for pid in pids {
-                    m.handle(now, Input::Exited { pid, status: Exit::Signal(15) });
+                    m.handle(now, Input::Exited { pid, status: Exit::Signal(15), group_alive: false });
                 }
                 while let Some(action) = m.poll_action() {
                     match action {

@@ -1,0 +1,68 @@
+//! The command line of `ncolony monitor` and what follows from it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use ncolony_core::monitor::Policy;
+
+use crate::args::{positive_seconds, seconds};
+
+/// Arguments of `ncolony monitor` (defaults are the original's).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MonitorArgs {
+    /// The config directory: one JSON file per process.
+    #[arg(long, env = "NCOLONY_CONFIG_DIR")]
+    pub config: PathBuf,
+    /// The messages directory: restart requests, deleted once handled.
+    #[arg(long, env = "NCOLONY_MESSAGES_DIR")]
+    pub messages: PathBuf,
+    /// Seconds between full rescans (the safety net; inotify reacts at once).
+    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
+    pub frequency: f64,
+    /// Keep each running child's pid in DIR/NAME.
+    #[arg(long, value_name = "DIR")]
+    pub pid: Option<PathBuf>,
+    /// Where the monitor publishes what it knows (default MESSAGES/.ncolony).
+    #[arg(long, value_name = "DIR", env = "NCOLONY_STATE_DIR")]
+    pub state: Option<PathBuf>,
+    /// A death sooner than this many seconds after start is instant.
+    #[arg(short = 't', long, default_value_t = 1.0, value_parser = seconds)]
+    pub threshold: f64,
+    /// Seconds between SIGTERM and SIGKILL when stopping a child.
+    #[arg(short = 'k', long, default_value_t = 5.0, value_parser = seconds)]
+    pub killtime: f64,
+    /// The first restart delay after an instant death, in seconds.
+    #[arg(short = 'm', long, default_value_t = 1.0, value_parser = seconds)]
+    pub minrestartdelay: f64,
+    /// The cap on the doubling restart delay, in seconds.
+    #[arg(short = 'M', long, default_value_t = 3600.0, value_parser = seconds)]
+    pub maxrestartdelay: f64,
+}
+
+impl MonitorArgs {
+    /// The state directory: `--state`, else `MESSAGES/.ncolony` (a dot name,
+    /// so the message scan and the original NColony skip it).
+    pub fn state_dir(&self) -> PathBuf {
+        self.state
+            .clone()
+            .unwrap_or_else(|| self.messages.join(".ncolony"))
+    }
+
+    /// The restart policy the options describe.
+    pub(crate) fn policy(&self) -> anyhow::Result<Policy> {
+        if self.minrestartdelay > self.maxrestartdelay {
+            bail!(
+                "--minrestartdelay ({}) is more than --maxrestartdelay ({})",
+                self.minrestartdelay,
+                self.maxrestartdelay
+            );
+        }
+        Ok(Policy {
+            threshold: Duration::from_secs_f64(self.threshold),
+            min_restart_delay: Duration::from_secs_f64(self.minrestartdelay),
+            max_restart_delay: Duration::from_secs_f64(self.maxrestartdelay),
+            kill_time: Duration::from_secs_f64(self.killtime),
+        })
+    }
+}
