@@ -3,9 +3,10 @@
 //! writes the same bytes as the original's; the original's own parsing code
 //! accepts our files; and our ctl drives the original `twistd ncolony`.
 //!
-//! These run only when `NCOLONY_TEST_PYTHON` names a python with `ncolony`
-//! installed (CI sets it); otherwise each test prints a skip note and passes.
-//! To run them locally:
+//! They need a python with the original `ncolony` installed, named by
+//! `NCOLONY_TEST_PYTHON`, so they are `#[ignore]`d by default; `.ci/run`
+//! installs one and runs them with `--ignored`, and one that is asked to run
+//! without it fails. To run them locally:
 //!
 //! ```text
 //! python3 -m venv /tmp/ncpy && /tmp/ncpy/bin/pip install ncolony
@@ -19,14 +20,15 @@ use std::process::{Command, Output, Stdio};
 
 use crate::support::*;
 
-/// The python to test against, or `None` (after a skip note).
-fn python(test: &str) -> Option<PathBuf> {
+/// Why these tests are ignored unless asked for.
+const NEEDS_PYTHON: &str = "needs the original NColony: NCOLONY_TEST_PYTHON=venv/bin/python";
+
+/// The python to test against; a test asked to run without one fails.
+#[track_caller]
+fn python(test: &str) -> PathBuf {
     match std::env::var_os("NCOLONY_TEST_PYTHON") {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
-        _ => {
-            eprintln!("skipping interop::{test}: NCOLONY_TEST_PYTHON is not set");
-            None
-        }
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!("interop::{test} {NEEDS_PYTHON} (see .ci/run)"),
     }
 }
 
@@ -111,10 +113,9 @@ fn gone(pid: i32) -> bool {
 // ---- (a) Python's files drive our monitor ---------------------------------
 
 #[test]
+#[ignore = "needs the original NColony: NCOLONY_TEST_PYTHON=venv/bin/python"]
 fn python_ctl_drives_our_monitor() {
-    let Some(py) = python("python_ctl_drives_our_monitor") else {
-        return;
-    };
+    let py = python("python_ctl_drives_our_monitor");
     let c = Colony::new();
     let _m = c.monitor(&["--frequency", "600"]);
     let script = c.pid_recorder("web");
@@ -160,10 +161,9 @@ else:
 "#;
 
 #[test]
+#[ignore = "needs the original NColony: NCOLONY_TEST_PYTHON=venv/bin/python"]
 fn python_ctllib_groups_drive_our_monitor() {
-    let Some(py) = python("python_ctllib_groups_drive_our_monitor") else {
-        return;
-    };
+    let py = python("python_ctllib_groups_drive_our_monitor");
     let c = Colony::new();
     let _m = c.monitor(&["--frequency", "600"]);
     let procs = serde_json::json!([
@@ -455,10 +455,9 @@ const EXTRAS: &str = r#"{"zeta": {"b": 1, "a": [1.0, 1e-5, 1e16, 0.1, 2.50, 1844
   "args": ["/bin/sh", "-c", "exit 0"], "\u00e9t\u00e9": "\u00fc\u0001\ud83d\ude00", "dup": 1, "env": {"Z": "z"}, "dup": 2}"#;
 
 #[test]
+#[ignore = "needs the original NColony: NCOLONY_TEST_PYTHON=venv/bin/python"]
 fn our_config_files_are_byte_identical_to_the_originals() {
-    let Some(py) = python("our_config_files_are_byte_identical_to_the_originals") else {
-        return;
-    };
+    let py = python("our_config_files_are_byte_identical_to_the_originals");
     let tmp = tempfile::tempdir().expect("temp dir");
     let dirs = mkdirs(
         tmp.path(),
@@ -511,10 +510,9 @@ ctllib.restartAll(places)
 "#;
 
 #[test]
+#[ignore = "needs the original NColony: NCOLONY_TEST_PYTHON=venv/bin/python"]
 fn our_messages_are_byte_identical_to_the_originals() {
-    let Some(py) = python("our_messages_are_byte_identical_to_the_originals") else {
-        return;
-    };
+    let py = python("our_messages_are_byte_identical_to_the_originals");
     let tmp = tempfile::tempdir().expect("temp dir");
     let dirs = mkdirs(tmp.path(), &["c", "ours", "python"]);
     py_script(&py, PY_MESSAGES, &[&dirs[0], &dirs[2]], "");
@@ -583,10 +581,9 @@ print(json.dumps({"calls": recorder.calls, "beatcheck_bad": sorted(bad), "http":
 "#;
 
 #[test]
+#[ignore = "needs the original NColony: NCOLONY_TEST_PYTHON=venv/bin/python"]
 fn the_originals_parsers_accept_our_files() {
-    let Some(py) = python("the_originals_parsers_accept_our_files") else {
-        return;
-    };
+    let py = python("the_originals_parsers_accept_our_files");
     let c = Colony::new();
     let (config, messages) = (c.config.as_path(), c.messages.as_path());
     let missing_status = c.work.join("no-such-status");
@@ -654,10 +651,9 @@ fn the_originals_parsers_accept_our_files() {
 // ---- (c) our ctl drives the original twistd ncolony -----------------------
 
 #[test]
+#[ignore = "needs the original NColony: NCOLONY_TEST_PYTHON=venv/bin/python"]
 fn our_ctl_drives_twistd_ncolony() {
-    let Some(py) = python("our_ctl_drives_twistd_ncolony") else {
-        return;
-    };
+    let py = python("our_ctl_drives_twistd_ncolony");
     let c = Colony::new();
     let mut cmd = Command::new(&py);
     cmd.args(["-m", "twisted", "ncolony", "--config"])

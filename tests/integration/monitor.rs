@@ -673,10 +673,7 @@ fn bad_arguments_are_usage_errors() {
 
 #[test]
 fn uid_and_gid_drop_privileges_and_clear_groups() {
-    if !nix_is_root() {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    require_root("uid and gid");
     let c = Colony::new();
     c.write_config(
         "nobody",
@@ -721,10 +718,8 @@ fn uid_and_gid_drop_privileges_and_clear_groups() {
 
 #[test]
 fn uid_without_root_and_unreadable_files_are_logged() {
-    if !nix_is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("skipped: needs root and setpriv to run the monitor unprivileged");
-        return;
-    }
+    require_root("setpriv to run the monitor unprivileged");
+    let setpriv = require_tool("/usr/bin/setpriv");
     let c = Colony::new();
     for d in [c.tmp.path(), &c.config, &c.messages, &c.work] {
         fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
@@ -736,7 +731,7 @@ fn uid_without_root_and_unreadable_files_are_logged() {
     c.write_config("secret", r#"{"args": ["/bin/sleep", "1000"]}"#);
     fs::set_permissions(c.config.join("secret"), fs::Permissions::from_mode(0o600)).expect("chmod");
     c.add_sh("fine", &c.pid_recorder("fine"));
-    let mut cmd = std::process::Command::new("/usr/bin/setpriv");
+    let mut cmd = std::process::Command::new(setpriv);
     cmd.args([
         "--reuid",
         "65534",
@@ -763,10 +758,8 @@ fn uid_without_root_and_unreadable_files_are_logged() {
 
 #[test]
 fn runs_as_pid_1_in_a_pid_namespace() {
-    if !nix_is_root() || !std::path::Path::new("/usr/bin/unshare").exists() {
-        eprintln!("skipped: needs root and unshare");
-        return;
-    }
+    require_root("a pid namespace");
+    let unshare = require_tool("/usr/bin/unshare");
     let c = Colony::new();
     c.add_sh(
         "inside",
@@ -782,7 +775,7 @@ fn runs_as_pid_1_in_a_pid_namespace() {
             c.work.join("orphan").display()
         ),
     );
-    let mut cmd = std::process::Command::new("/usr/bin/unshare");
+    let mut cmd = std::process::Command::new(unshare);
     cmd.args([
         "--fork",
         "--pid",
@@ -817,9 +810,4 @@ fn runs_as_pid_1_in_a_pid_namespace() {
     .expect("monitor inside the namespace");
     kill(inner, 15);
     assert_eq!(m.wait_exit(SOON), Some(Some(0)), "{}", m.log());
-}
-
-fn nix_is_root() -> bool {
-    proc_status_field(std::process::id() as i32, "Uid")
-        .is_some_and(|u| u.split_whitespace().next() == Some("0"))
 }

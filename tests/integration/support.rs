@@ -302,3 +302,25 @@ pub fn kill(pid: i32, sig: i32) {
     // SAFETY: kill(2) has no memory-safety preconditions.
     unsafe { libc_kill(pid, sig) };
 }
+
+/// Fails a test that needs root when it runs without it: the suite runs as
+/// root (as CI does), and a skipped check must never report `ok`.
+#[track_caller]
+pub fn require_root(why: &str) {
+    let uid = proc_status_field(std::process::id() as i32, "Uid");
+    assert!(
+        uid.is_some_and(|u| u.split_whitespace().next() == Some("0")),
+        "this test needs root ({why}); run the suite as root, as CI does"
+    );
+}
+
+/// The path of a system tool a test needs; a test that needs a missing one
+/// fails (`.ci/run` installs them), it never passes unchecked.
+#[track_caller]
+pub fn require_tool(path: &str) -> &str {
+    assert!(
+        Path::new(path).exists(),
+        "this test needs {path} (util-linux; .ci/run installs it)"
+    );
+    path
+}
