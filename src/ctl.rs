@@ -155,6 +155,19 @@ pub enum CtlError {
         /// The config directory.
         dir: PathBuf,
     },
+    /// `--cmd` is a relative path, which the monitor would resolve against
+    /// its own working directory, not ctl's.
+    #[error(
+        "invalid --cmd {cmd:?}: a relative path is resolved in the monitor's working directory, \
+         not this one; give an absolute path{} or a bare name to look up on PATH",
+        absolute.as_ref().map(|p| format!(" such as {:?}", p.display().to_string())).unwrap_or_default()
+    )]
+    RelativeCmd {
+        /// The command as given.
+        cmd: String,
+        /// What it names from ctl's working directory, when that is known.
+        absolute: Option<PathBuf>,
+    },
     /// Reading or writing a file failed.
     #[error("{action} {}", path.display())]
     Io {
@@ -680,6 +693,51 @@ pub fn restart_group(places: &Places, group: &str) -> Result<PathBuf, CtlError> 
             group: group.to_owned(),
         },
     )
+}
+
+/// Why a restart of `name` will likely do nothing, in one line naming the
+/// config directory: no such config, an invalid one, or an unreadable
+/// directory. `None` when `name` is configured and valid.
+pub(crate) fn unconfigured_name(places: &Places, name: &str) -> Option<String> {
+    let dir = places.config.display();
+    match status::configs(places) {
+        Err(e) => Some(format!(
+            "could not check that {name:?} is configured: {:#}",
+            anyhow::Error::new(e)
+        )),
+        Ok(list) => match list.into_iter().find(|(n, _)| n == name) {
+            None => Some(format!("no process {name:?} is configured in {dir}")),
+            Some((_, Err(problem))) => Some(format!(
+                "the config of {name:?} in {dir} is invalid ({problem}), so the monitor does not run it"
+            )),
+            Some((_, Ok(_))) => None,
+        },
+    }
+}
+
+/// Like [`unconfigured_name`], for a restart group: `None` when some valid
+/// config puts a process in `group`.
+pub(crate) fn unconfigured_group(places: &Places, group: &str) -> Option<String> {
+    let dir = places.config.display();
+    match status::configs(places) {
+        Err(e) => Some(format!(
+            "could not check that group {group:?} has processes: {:#}",
+            anyhow::Error::new(e)
+        )),
+        Ok(list) => {
+            let in_group = |spec: &ProcSpec| spec.groups.iter().any(|g| g == group);
+            if list
+                .iter()
+                .any(|(_, spec)| spec.as_ref().is_ok_and(in_group))
+            {
+                None
+            } else {
+                Some(format!(
+                    "no process configured in {dir} is in group {group:?}"
+                ))
+            }
+        }
+    }
 }
 
 /// The message as the original writes it (`json.dumps` of a dict).

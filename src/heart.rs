@@ -30,6 +30,9 @@ pub struct HeartArgs {
 enum HeartCommand {
     /// Touch this process's status file once (from NCOLONY_CONFIG and
     /// NCOLONY_NAME, as set by the monitor).
+    #[command(after_help = "\
+Example (in a script run by the monitor, with an ncolony.beatcheck section):
+  while ncolony heart beat; do sleep 3; done")]
     Beat,
 }
 

@@ -2,7 +2,7 @@
 //! restart groups, checker settings and `status`.
 
 use std::io::{self, Write as _};
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -11,7 +11,14 @@ use super::{AddOptions, Heartbeat, HttpCheck, Number, Places, status};
 
 /// Arguments of `ncolony ctl`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Every write is atomic; a running monitor notices the change by itself.")]
+#[command(after_help = "\
+--config and --messages go before the command. Every write is atomic; a running
+monitor notices the change by itself.
+
+Examples:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages add web --cmd /usr/bin/python3 --arg=-m --arg http.server
+  export NCOLONY_CONFIG_DIR=/srv/colony/config NCOLONY_MESSAGES_DIR=/srv/colony/messages
+  ncolony ctl restart web")]
 pub struct CtlArgs {
     /// The config directory: one JSON file per process.
     #[arg(long, env = "NCOLONY_CONFIG_DIR", value_name = "DIR")]
@@ -28,25 +35,46 @@ pub struct CtlArgs {
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum CtlCommand {
     /// Add a process, or reconfigure it if it exists (writes CONFIG/NAME).
+    #[command(after_help = "\
+Examples:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages add web --cmd /usr/bin/python3 --arg=-m --arg http.server --env PYTHONUNBUFFERED=1 --group frontends
+  ncolony ctl add worker --cmd /usr/local/bin/worker --heartbeat-status /run/colony/hearts --heartbeat-period 30")]
     Add(Box<AddArgs>),
     /// Remove a process (deletes CONFIG/NAME, which stops it).
+    #[command(after_help = "\
+Example:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages remove web")]
     Remove {
         /// The process name.
         name: String,
     },
-    /// Restart a process.
+    /// Restart a process (warns, but still sends, if it is not configured).
+    #[command(after_help = "\
+Example:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages restart web")]
     Restart {
         /// The process name.
         name: String,
     },
     /// Restart every process.
+    #[command(after_help = "\
+Example:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages restart-all")]
     RestartAll,
-    /// Restart every process in a restart group.
+    /// Restart every process in a restart group (warns, but still sends, if
+    /// no process is in it).
+    #[command(after_help = "\
+Example:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages restart-group frontends")]
     RestartGroup {
         /// The group, as given to `add --group`.
         group: String,
     },
     /// List the configured processes (and, with --pid, which are running).
+    #[command(after_help = "\
+Examples:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages status
+  ncolony ctl status --pid /run/colony --json")]
     Status(StatusArgs),
 }
 
@@ -56,7 +84,8 @@ pub(crate) struct AddArgs {
     /// The process name: the config file's name (no '/', no leading '.',
     /// not ending in '.new').
     pub name: String,
-    /// The executable (args[0]).
+    /// The executable (args[0]): an absolute path, or a bare name the
+    /// monitor looks up on PATH.
     #[arg(long, value_name = "CMD")]
     pub cmd: String,
     /// Append an argument (repeatable; `--arg -x` works).
@@ -135,9 +164,33 @@ fn non_negative(s: &str) -> Result<Number, String> {
     }
 }
 
+/// Refuses a relative `--cmd` path (`./server`, `bin/server`): the monitor
+/// would resolve it against its own working directory, which ctl cannot know
+/// (it may have been started elsewhere, or run in another container), so
+/// writing it as given would run the wrong file or none, and rewriting it
+/// against ctl's directory could be just as wrong there. A bare name (no `/`)
+/// is fine: the monitor looks it up on PATH.
+fn check_cmd(cmd: &str) -> Result<(), super::CtlError> {
+    let path = Path::new(cmd);
+    if !cmd.contains('/') || path.is_absolute() {
+        return Ok(());
+    }
+    // A suggestion only: if the working directory is gone, say less.
+    let absolute = std::env::current_dir().ok().map(|dir| {
+        path.components()
+            .filter(|part| *part != Component::CurDir)
+            .fold(dir, |acc, part| acc.join(part))
+    });
+    Err(super::CtlError::RelativeCmd {
+        cmd: cmd.to_owned(),
+        absolute,
+    })
+}
+
 impl AddArgs {
     /// The library options these flags stand for.
     fn options(&self) -> Result<AddOptions, super::CtlError> {
+        check_cmd(&self.cmd)?;
         let mut o = AddOptions::new(self.cmd.as_str()).args(self.args.iter().cloned());
         for assignment in &self.env {
             o = o.env_assignment(assignment)?;
@@ -187,6 +240,14 @@ impl AddArgs {
     }
 }
 
+/// One `ncolony: warning: ...` line on stderr. A warning that cannot be
+/// written is lost, not a failure: the command itself has succeeded.
+fn warn(line: &str) {
+    let mut err = io::stderr().lock();
+    // Ignored on purpose, as said above.
+    let _ = writeln!(err, "ncolony: warning: {line}");
+}
+
 /// Runs `ncolony ctl`.
 pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let places = Places::new(args.config, args.messages);
@@ -198,12 +259,18 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlCommand::Remove { name } => super::remove(&places, &name)?,
         CtlCommand::Restart { name } => {
             super::restart(&places, &name)?;
+            if let Some(why) = super::unconfigured_name(&places, &name) {
+                warn(&format!("{why}; the restart was sent anyway"));
+            }
         }
         CtlCommand::RestartAll => {
             super::restart_all(&places)?;
         }
         CtlCommand::RestartGroup { group } => {
             super::restart_group(&places, &group)?;
+            if let Some(why) = super::unconfigured_group(&places, &group) {
+                warn(&format!("{why}; the restart was sent anyway"));
+            }
         }
         CtlCommand::Status(s) => {
             let list = status(&places, s.pid.as_deref())?;

@@ -99,6 +99,31 @@ pub(crate) fn to_json_list(list: &[ProcStatus]) -> String {
 /// [`ProcState::Running`] or [`ProcState::Stopped`]; without it,
 /// [`ProcState::Configured`].
 pub fn status(places: &Places, pid_dir: Option<&Path>) -> Result<Vec<ProcStatus>, CtlError> {
+    let list = configs(places)?
+        .into_iter()
+        .map(|(name, spec)| {
+            let state = match spec {
+                Err(problem) => ProcState::Invalid { problem },
+                Ok(_) => match pid_dir {
+                    None => ProcState::Configured,
+                    Some(dir) => match live_pid(&dir.join(&name)) {
+                        Some(pid) => ProcState::Running { pid },
+                        None => ProcState::Stopped,
+                    },
+                },
+            };
+            ProcStatus { name, state }
+        })
+        .collect();
+    Ok(list)
+}
+
+/// A config file's name and what it configures, or, when the monitor would
+/// refuse it, the problem in one line.
+pub(crate) type Config = (String, Result<ProcSpec, String>);
+
+/// Every config file the monitor would read, sorted by name.
+pub(crate) fn configs(places: &Places) -> Result<Vec<Config>, CtlError> {
     check_dir("config", &places.config)?;
     let read_error = |source| CtlError::Io {
         action: "listing",
@@ -117,26 +142,13 @@ pub fn status(places: &Places, pid_dir: Option<&Path>) -> Result<Vec<ProcStatus>
         if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             continue;
         }
-        let state = match fs::read(&path) {
-            Err(e) => ProcState::Invalid {
-                problem: format!("unreadable: {e}"),
-            },
-            Ok(bytes) => match ProcSpec::parse(&bytes) {
-                Err(e) => ProcState::Invalid {
-                    problem: e.to_string(),
-                },
-                Ok(_) => match pid_dir {
-                    None => ProcState::Configured,
-                    Some(dir) => match live_pid(&dir.join(&name)) {
-                        Some(pid) => ProcState::Running { pid },
-                        None => ProcState::Stopped,
-                    },
-                },
-            },
+        let spec = match fs::read(&path) {
+            Err(e) => Err(format!("unreadable: {e}")),
+            Ok(bytes) => ProcSpec::parse(&bytes).map_err(|e| e.to_string()),
         };
-        list.push(ProcStatus { name, state });
+        list.push((name, spec));
     }
-    list.sort_by(|a, b| a.name.cmp(&b.name));
+    list.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(list)
 }
 

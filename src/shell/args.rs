@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::bail;
 use ncolony_core::monitor::Policy;
 
 use crate::args::{positive_seconds, seconds};
@@ -49,15 +48,24 @@ impl MonitorArgs {
             .unwrap_or_else(|| self.messages.join(".ncolony"))
     }
 
+    /// Checks what no single option's value check can: that
+    /// `--minrestartdelay` is at most `--maxrestartdelay`. The error is one
+    /// line naming both, for the command line to report as a usage error.
+    pub fn check(&self) -> Result<(), String> {
+        if self.minrestartdelay > self.maxrestartdelay {
+            return Err(format!(
+                "--minrestartdelay ({}) is more than --maxrestartdelay ({})",
+                self.minrestartdelay, self.maxrestartdelay
+            ));
+        }
+        Ok(())
+    }
+
     /// The restart policy the options describe.
     pub(crate) fn policy(&self) -> anyhow::Result<Policy> {
-        if self.minrestartdelay > self.maxrestartdelay {
-            bail!(
-                "--minrestartdelay ({}) is more than --maxrestartdelay ({})",
-                self.minrestartdelay,
-                self.maxrestartdelay
-            );
-        }
+        // The command line has already refused this as a usage error; the
+        // check stays for callers that build `MonitorArgs` themselves.
+        self.check().map_err(anyhow::Error::msg)?;
         Ok(Policy {
             threshold: Duration::from_secs_f64(self.threshold),
             min_restart_delay: Duration::from_secs_f64(self.minrestartdelay),

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cli;
 mod ctl;
 mod interop;
 mod monitor;
