@@ -148,11 +148,15 @@ pub fn after_exit(p: &Policy, lived: Duration, delay: Duration) -> (Duration, Du
     }
 }
 
-/// What happens once a stopping process has exited.
+/// What happens once a stopping process has exited (and the rest of its
+/// process group with it).
 #[derive(Clone, Debug)]
 enum Then {
     /// A RESTART: the restart policy starts it again.
     Restart,
+    /// Start the wanted config again at this time: the restart policy's
+    /// wait, counted from the exit that decided it.
+    RestartAt(Instant),
     /// Its config changed: start this spec with a fresh delay.
     Start(Arc<ProcSpec>),
     /// Its config went away (or the monitor is shutting down): forget it.
@@ -188,13 +192,24 @@ enum Proc {
         delay: Duration,
         then: Then,
     },
+    /// Exited, but other members of its process group (whose id is `pid`)
+    /// were still alive: daemonized grandchildren. The group has been sent
+    /// SIGTERM; SIGKILL follows at `kill_at`. Nothing is started for this
+    /// name until [`Input::GroupGone`], so leftovers never overlap a new
+    /// process (a port still held); then `then` happens, with `delay`.
+    Draining {
+        pid: Pid,
+        kill_at: Option<Instant>,
+        delay: Duration,
+        then: Then,
+    },
 }
 
 impl Proc {
-    /// A stopping process with what follows its exit replaced; any other
+    /// A stopping or draining process with what follows replaced; any other
     /// state is returned as it is.
     fn then(mut self, next: Then) -> Proc {
-        if let Proc::Stopping { then, .. } = &mut self {
+        if let Proc::Stopping { then, .. } | Proc::Draining { then, .. } = &mut self {
             *then = next;
         }
         self
@@ -261,8 +276,12 @@ impl Monitor {
             }
             Input::Spawned { name, pid } => self.spawned(now, name, pid),
             Input::SpawnFailed { name, error } => self.spawn_failed(now, name, &error),
-            Input::Exited { pid, status, .. } => self.exited(now, pid, status),
-            Input::GroupGone { .. } => {}
+            Input::Exited {
+                pid,
+                status,
+                group_alive,
+            } => self.exited(now, pid, status, group_alive),
+            Input::GroupGone { pid } => self.group_gone(now, pid),
             Input::Shutdown => self.shutdown(now),
         }
         self.maybe_exit();
@@ -299,6 +318,18 @@ impl Monitor {
                         then,
                     }
                 }
+                Proc::Draining {
+                    pid, delay, then, ..
+                } => {
+                    tracing::warn!(name = %name, pid = pid.0, "process group still running after killtime; killing");
+                    self.signal(&name, pid, Sig::Kill);
+                    Proc::Draining {
+                        pid,
+                        kill_at: None,
+                        delay,
+                        then,
+                    }
+                }
                 other @ (Proc::Starting { .. } | Proc::Running { .. }) => other,
             };
             self.procs.insert(name, next);
@@ -320,7 +351,13 @@ impl Monitor {
     /// still alive, waiting to be reported empty with [`Input::GroupGone`].
     /// The shell checks each after reaping and on every tick.
     pub fn draining(&self) -> impl Iterator<Item = Pid> + '_ {
-        std::iter::empty()
+        self.procs.values().filter_map(|p| match p {
+            Proc::Draining { pid, .. } => Some(*pid),
+            Proc::Backoff { .. }
+            | Proc::Starting { .. }
+            | Proc::Running { .. }
+            | Proc::Stopping { .. } => None,
+        })
     }
 
     /// The name of the live child with this pid, if it is one of ours.
@@ -332,7 +369,7 @@ impl Monitor {
     pub fn pid_of(&self, name: &Name) -> Option<Pid> {
         match self.procs.get(name)? {
             Proc::Running { pid, .. } | Proc::Stopping { pid, .. } => Some(*pid),
-            Proc::Backoff { .. } | Proc::Starting { .. } => None,
+            Proc::Backoff { .. } | Proc::Starting { .. } | Proc::Draining { .. } => None,
         }
     }
 
@@ -355,7 +392,8 @@ impl Monitor {
                 tracing::info!(name = %name, "config changed; restarting");
                 self.stop(now, &name, pid, since, delay, Then::Start(spec))
             }
-            Some(p @ Proc::Stopping { .. }) => p.then(Then::Start(spec)),
+            // Started once the old process (and its group) is gone.
+            Some(p @ (Proc::Stopping { .. } | Proc::Draining { .. })) => p.then(Then::Start(spec)),
         };
         self.procs.insert(name, next);
     }
@@ -380,7 +418,7 @@ impl Monitor {
                 tracing::info!(name = %name, "{why}");
                 self.stop(now, name, pid, since, delay, Then::Remove)
             }
-            p @ Proc::Stopping { .. } => p.then(Then::Remove),
+            p @ (Proc::Stopping { .. } | Proc::Draining { .. }) => p.then(Then::Remove),
         };
         self.procs.insert(name.clone(), next);
     }
@@ -403,7 +441,7 @@ impl Monitor {
                 self.stop(now, name, pid, since, delay, Then::Restart)
             }
             // Already on its way down; whatever follows stands.
-            p @ Proc::Stopping { .. } => p,
+            p @ (Proc::Stopping { .. } | Proc::Draining { .. }) => p,
         };
         self.procs.insert(name.clone(), next);
     }
@@ -486,7 +524,7 @@ impl Monitor {
         );
     }
 
-    fn exited(&mut self, now: Instant, pid: Pid, status: Exit) {
+    fn exited(&mut self, now: Instant, pid: Pid, status: Exit, group_alive: bool) {
         let Some(name) = self.pids.remove(&pid) else {
             tracing::debug!(pid = pid.0, ?status, "reaped a process that is not ours");
             return;
@@ -494,52 +532,111 @@ impl Monitor {
         let Some(proc) = self.procs.remove(&name) else {
             return;
         };
-        let (since, delay, restart_spec) = match proc {
+        // `kill_at` is `Some` when the group was already sent SIGTERM.
+        let (kill_at, delay, then) = match proc {
             Proc::Running { pid: p, .. } | Proc::Stopping { pid: p, .. } if p != pid => {
                 // A stale pid for this name; the current child is untouched.
                 self.procs.insert(name, proc);
                 return;
             }
             Proc::Running { since, delay, .. } => {
-                tracing::warn!(name = %name, pid = pid.0, "exited ({})", describe(status));
-                (since, delay, self.wanted.get(&name).cloned())
-            }
-            Proc::Stopping {
-                since, delay, then, ..
-            } => {
-                tracing::info!(name = %name, pid = pid.0, "stopped ({})", describe(status));
-                match then {
-                    Then::Restart => (since, delay, self.wanted.get(&name).cloned()),
-                    Then::Start(spec) => {
-                        let min = self.policy.min_restart_delay;
-                        if !self.shutting_down {
-                            let next = self.start(name.clone(), spec, min);
-                            self.procs.insert(name, next);
-                        }
-                        return;
+                if !group_alive {
+                    tracing::warn!(name = %name, pid = pid.0, "exited ({})", describe(status));
+                }
+                match self.wanted.get(&name) {
+                    Some(_) if !self.shutting_down => {
+                        let lived = now.saturating_duration_since(since);
+                        let (wait, next) = after_exit(&self.policy, lived, delay);
+                        (None, next, Then::RestartAt(now + wait))
                     }
-                    Then::Remove => return,
+                    _ => (None, delay, Then::Remove),
                 }
             }
-            p @ (Proc::Backoff { .. } | Proc::Starting { .. }) => {
+            Proc::Stopping {
+                since,
+                kill_at,
+                delay,
+                then,
+                ..
+            } => {
+                if !group_alive {
+                    tracing::info!(name = %name, pid = pid.0, "stopped ({})", describe(status));
+                }
+                match then {
+                    Then::Restart => {
+                        let lived = now.saturating_duration_since(since);
+                        let (wait, next) = after_exit(&self.policy, lived, delay);
+                        (Some(kill_at), next, Then::RestartAt(now + wait))
+                    }
+                    other => (Some(kill_at), delay, other),
+                }
+            }
+            p @ (Proc::Backoff { .. } | Proc::Starting { .. } | Proc::Draining { .. }) => {
                 self.procs.insert(name, p);
                 return;
             }
         };
-        let Some(spec) = restart_spec else { return };
+        if !group_alive {
+            self.finish(now, name, then, delay);
+            return;
+        }
+        tracing::info!(
+            pid = pid.0,
+            "{name}: exited ({}); stopping the rest of its process group",
+            describe(status)
+        );
+        let kill_at = match kill_at {
+            // A stop in progress keeps its deadline (or its SIGKILL, sent).
+            Some(kill_at) => kill_at,
+            None => {
+                self.signal(&name, pid, Sig::Term);
+                Some(now + self.policy.kill_time)
+            }
+        };
+        self.procs.insert(
+            name,
+            Proc::Draining {
+                pid,
+                kill_at,
+                delay,
+                then,
+            },
+        );
+    }
+
+    fn group_gone(&mut self, now: Instant, pid: Pid) {
+        let name = self.procs.iter().find_map(|(name, p)| match p {
+            Proc::Draining { pid: p, .. } if *p == pid => Some(name.clone()),
+            _ => None,
+        });
+        let Some(name) = name else {
+            tracing::debug!(pid = pid.0, "process group gone, but it was not draining");
+            return;
+        };
+        if let Some(Proc::Draining { delay, then, .. }) = self.procs.remove(&name) {
+            tracing::debug!(name = %name, pid = pid.0, "process group gone");
+            self.finish(now, name, then, delay);
+        }
+    }
+
+    /// Does what follows a process's exit once nothing of it is left:
+    /// starts the wanted config (now or after its backoff), or forgets it.
+    fn finish(&mut self, now: Instant, name: Name, then: Then, delay: Duration) {
         if self.shutting_down {
             return;
         }
-        let (wait, next) = after_exit(&self.policy, now.saturating_duration_since(since), delay);
-        let proc = if wait.is_zero() {
-            self.start(name.clone(), spec, next)
+        let wanted = self.wanted.get(&name).cloned();
+        let (spec, until, delay) = match (then, wanted) {
+            (Then::Remove, _) | (Then::Restart | Then::RestartAt(_), None) => return,
+            (Then::Start(spec), _) => (spec, now, self.policy.min_restart_delay),
+            (Then::Restart, Some(spec)) => (spec, now, delay),
+            (Then::RestartAt(until), Some(spec)) => (spec, until, delay),
+        };
+        let proc = if until <= now {
+            self.start(name.clone(), spec, delay)
         } else {
-            tracing::info!(name = %name, "died within the threshold; restarting in {}s", wait.as_secs_f64());
-            Proc::Backoff {
-                spec,
-                until: now + wait,
-                delay: next,
-            }
+            tracing::info!(name = %name, "died within the threshold; restarting in {}s", (until - now).as_secs_f64());
+            Proc::Backoff { spec, until, delay }
         };
         self.procs.insert(name, proc);
     }
@@ -547,7 +644,9 @@ impl Monitor {
     fn shutdown(&mut self, now: Instant) {
         if self.shutting_down {
             for (name, proc) in &mut self.procs {
-                if let Proc::Stopping { pid, kill_at, .. } = proc {
+                if let Proc::Stopping { pid, kill_at, .. } | Proc::Draining { pid, kill_at, .. } =
+                    proc
+                {
                     *kill_at = None;
                     self.actions.push_back(Action::Signal {
                         name: name.clone(),
@@ -618,7 +717,7 @@ impl Monitor {
 fn deadline(p: &Proc) -> Option<Instant> {
     match p {
         Proc::Backoff { until, .. } => Some(*until),
-        Proc::Stopping { kill_at, .. } => *kill_at,
+        Proc::Stopping { kill_at, .. } | Proc::Draining { kill_at, .. } => *kill_at,
         Proc::Starting { .. } | Proc::Running { .. } => None,
     }
 }
@@ -717,6 +816,24 @@ mod tests {
                 status: Exit::Code(1),
                 group_alive: false,
             })
+        }
+
+        /// The leader `pid` exits while the rest of its group lives on.
+        fn exit_leaving_group(&mut self, pid: Pid) -> Vec<Action> {
+            self.feed(Input::Exited {
+                pid,
+                status: Exit::Code(0),
+                group_alive: true,
+            })
+        }
+
+        /// The shell found the group of `pid` empty.
+        fn gone(&mut self, pid: Pid) -> Vec<Action> {
+            self.feed(Input::GroupGone { pid })
+        }
+
+        fn draining(&self) -> Vec<Pid> {
+            self.m.draining().collect()
         }
     }
 
@@ -1045,6 +1162,178 @@ mod tests {
         assert_eq!(h.exit(a), [Action::Exit(0)]);
     }
 
+    #[test]
+    fn an_exit_leaving_its_group_alive_stops_the_group_before_any_restart() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.now += 2 * SEC;
+        let acts = h.exit_leaving_group(pid);
+        assert_eq!(
+            acts,
+            [Action::Signal {
+                name: name("a"),
+                pid,
+                sig: Sig::Term
+            }]
+        );
+        assert_eq!(h.draining(), [pid]);
+        assert_eq!(h.m.pid_of(&name("a")), None, "the leader is gone");
+        assert!(h.advance(SEC).is_empty(), "nothing spawns while it drains");
+        assert!(h.feed(Input::GroupGone { pid: Pid(9999) }).is_empty());
+        // It lived past the threshold: it restarts as soon as the group is gone.
+        assert_eq!(spawns(&h.gone(pid)), ["a"]);
+        assert!(h.draining().is_empty());
+        assert!(h.gone(pid).is_empty(), "a second report changes nothing");
+    }
+
+    #[test]
+    fn a_draining_group_is_killed_at_killtime_exactly_once() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.now += 2 * SEC;
+        h.exit_leaving_group(pid);
+        assert_eq!(h.m.poll_timeout(), Some(h.now + 5 * SEC));
+        assert!(h.advance(5 * SEC - Duration::from_millis(1)).is_empty());
+        assert_eq!(
+            signals(&h.advance(Duration::from_millis(1))),
+            [(pid, Sig::Kill)]
+        );
+        assert_eq!(h.m.poll_timeout(), None, "one SIGKILL only");
+        assert!(
+            h.advance(100 * SEC).is_empty(),
+            "and no spawn before it is gone"
+        );
+        assert_eq!(h.draining(), [pid]);
+        assert_eq!(spawns(&h.gone(pid)), ["a"]);
+    }
+
+    #[test]
+    fn a_draining_instant_death_restarts_after_its_backoff_counted_from_the_exit() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.now += Duration::from_millis(10);
+        let exited_at = h.now;
+        h.exit_leaving_group(pid);
+        h.now += Duration::from_millis(300);
+        assert!(h.gone(pid).is_empty(), "an instant death waits its delay");
+        assert_eq!(h.m.poll_timeout(), Some(exited_at + SEC));
+        assert!(h.advance(SEC - Duration::from_millis(301)).is_empty());
+        assert_eq!(spawns(&h.advance(Duration::from_millis(1))), ["a"]);
+        // The delay doubled; a group that drains past the wait restarts at once.
+        let pid = h.pid("a");
+        h.exit_leaving_group(pid);
+        assert_eq!(signals(&h.advance(5 * SEC)), [(pid, Sig::Kill)]);
+        assert_eq!(spawns(&h.gone(pid)), ["a"]);
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert_eq!(
+            h.m.poll_timeout(),
+            Some(h.now + 4 * SEC),
+            "delay kept doubling"
+        );
+    }
+
+    #[test]
+    fn a_stop_in_progress_keeps_its_kill_deadline_while_the_group_drains() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.now += 2 * SEC;
+        let acts = h.feed(Input::Message(Message::Restart { name: "a".into() }));
+        assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+        h.now += 2 * SEC;
+        assert!(
+            h.exit_leaving_group(pid).is_empty(),
+            "the group already had SIGTERM"
+        );
+        assert_eq!(h.m.poll_timeout(), Some(h.now + 3 * SEC));
+        assert_eq!(signals(&h.advance(3 * SEC)), [(pid, Sig::Kill)]);
+        assert_eq!(spawns(&h.gone(pid)), ["a"]);
+        // A stop that already sent SIGKILL sends no second one.
+        let pid = h.pid("a");
+        h.feed(Input::Message(Message::Restart { name: "a".into() }));
+        assert_eq!(signals(&h.advance(5 * SEC)), [(pid, Sig::Kill)]);
+        assert!(h.exit_leaving_group(pid).is_empty());
+        assert_eq!(h.m.poll_timeout(), None);
+        assert_eq!(h.draining(), [pid]);
+        assert_eq!(spawns(&h.gone(pid)), ["a"]);
+    }
+
+    #[test]
+    fn inputs_while_draining_wait_for_the_group() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        h.configure("b", "/bin/b");
+        h.configure("c", "/bin/c");
+        let (a, b, c) = (h.pid("a"), h.pid("b"), h.pid("c"));
+        h.now += 2 * SEC;
+        // RESTART: nothing more to do; it restarts once drained.
+        h.exit_leaving_group(a);
+        assert!(
+            h.feed(Input::Message(Message::Restart { name: "a".into() }))
+                .is_empty()
+        );
+        assert_eq!(spawns(&h.gone(a)), ["a"]);
+        // A changed config starts once drained.
+        h.exit_leaving_group(b);
+        assert!(h.configure("b", "/bin/b2").is_empty());
+        match &h.gone(b)[..] {
+            [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/b2"]),
+            other => panic!("{other:?}"),
+        }
+        // A removal forgets it once drained.
+        h.exit_leaving_group(c);
+        assert!(h.feed(Input::Removed { name: name("c") }).is_empty());
+        assert!(h.gone(c).is_empty());
+        assert!(h.advance(100 * SEC).is_empty());
+        assert_eq!(h.m.poll_timeout(), None);
+        // A stop for a removal whose leader leaves its group: forgotten once drained.
+        let b = h.pid("b");
+        h.feed(Input::Removed { name: name("b") });
+        h.exit_leaving_group(b);
+        assert_eq!(h.draining(), [b]);
+        assert!(h.gone(b).is_empty());
+        assert!(h.advance(100 * SEC).is_empty());
+        assert!(h.draining().is_empty());
+        // A config that comes back while its old group drains starts once it is gone.
+        let a = h.pid("a");
+        h.feed(Input::Removed { name: name("a") });
+        h.exit_leaving_group(a);
+        assert!(h.configure("a", "/bin/a").is_empty());
+        assert_eq!(spawns(&h.gone(a)), ["a"]);
+    }
+
+    #[test]
+    fn shutdown_waits_for_draining_groups_and_a_second_one_kills_them() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        h.configure("b", "/bin/b");
+        let (a, b) = (h.pid("a"), h.pid("b"));
+        h.now += 2 * SEC;
+        h.exit_leaving_group(a);
+        let acts = h.feed(Input::Shutdown);
+        assert_eq!(
+            signals(&acts),
+            [(b, Sig::Term)],
+            "a's group already had SIGTERM"
+        );
+        assert!(h.exit(b).is_empty(), "no Exit while a group drains");
+        assert_eq!(signals(&h.feed(Input::Shutdown)), [(a, Sig::Kill)]);
+        assert_eq!(h.m.poll_timeout(), None);
+        assert_eq!(h.gone(a), [Action::Exit(0)]);
+        // Draining when the shutdown comes, exiting once it is gone.
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let a = h.pid("a");
+        h.feed(Input::Shutdown);
+        assert!(h.exit_leaving_group(a).is_empty());
+        assert_eq!(signals(&h.advance(5 * SEC)), [(a, Sig::Kill)]);
+        assert_eq!(h.gone(a), [Action::Exit(0)]);
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -1055,7 +1344,8 @@ mod tests {
             Remove(u8),
             Restart(u8),
             RestartAll,
-            Die(u8),
+            Die(u8, bool),
+            GroupGone(u8),
             Orphan,
             Advance(u16),
             FailNextSpawn,
@@ -1068,7 +1358,8 @@ mod tests {
                 (0..3u8).prop_map(Op::Remove),
                 (0..3u8).prop_map(Op::Restart),
                 Just(Op::RestartAll),
-                (0..3u8).prop_map(Op::Die),
+                (0..3u8, any::<bool>()).prop_map(|(n, g)| Op::Die(n, g)),
+                (0..3u8).prop_map(Op::GroupGone),
                 Just(Op::Orphan),
                 (0..8000u16).prop_map(Op::Advance),
                 Just(Op::FailNextSpawn),
@@ -1078,13 +1369,18 @@ mod tests {
 
         proptest! {
             /// Whatever happens: at most one live child per name, every live
-            /// child is known by pid, nothing spawns after shutdown, and
-            /// after shutdown plus exits the monitor says Exit exactly once.
+            /// child is known by pid, nothing spawns for a name while the
+            /// group of its previous child drains, every draining group is
+            /// reported, nothing spawns after shutdown, signals only go to
+            /// live children or draining groups, and after shutdown plus
+            /// exits the monitor says Exit exactly once, with nothing left.
             #[test]
             fn invariants_hold(ops in proptest::collection::vec(op(), 0..60)) {
                 let mut m = Monitor::new(Policy::default());
                 let mut now = epoch();
                 let mut live: HashMap<Pid, String> = HashMap::new();
+                // Groups whose leader exited while other members lived on.
+                let mut groups: BTreeMap<Pid, String> = BTreeMap::new();
                 let mut next_pid = 1;
                 let mut fail_next = false;
                 let mut shut = false;
@@ -1099,11 +1395,20 @@ mod tests {
                         Op::Remove(n) => m.handle(now, Input::Removed { name: name(names[n as usize]) }),
                         Op::Restart(n) => m.handle(now, Input::Message(Message::Restart { name: names[n as usize].into() })),
                         Op::RestartAll => m.handle(now, Input::Message(Message::RestartAll)),
-                        Op::Die(n) => {
+                        Op::Die(n, group_alive) => {
                             let pid = live.iter().find(|(_, v)| *v == names[n as usize]).map(|(p, _)| *p);
                             if let Some(pid) = pid {
-                                live.remove(&pid);
-                                m.handle(now, Input::Exited { pid, status: Exit::Signal(9), group_alive: false });
+                                if let Some(name) = live.remove(&pid).filter(|_| group_alive) {
+                                    groups.insert(pid, name);
+                                }
+                                m.handle(now, Input::Exited { pid, status: Exit::Signal(9), group_alive });
+                            }
+                        }
+                        Op::GroupGone(n) => {
+                            let pid = groups.iter().find(|(_, v)| *v == names[n as usize]).map(|(p, _)| *p);
+                            if let Some(pid) = pid {
+                                groups.remove(&pid);
+                                m.handle(now, Input::GroupGone { pid });
                             }
                         }
                         Op::Orphan => m.handle(now, Input::Exited { pid: Pid(-5), status: Exit::Code(0), group_alive: false }),
@@ -1119,6 +1424,7 @@ mod tests {
                             Action::Spawn { name, .. } => {
                                 prop_assert!(!shut, "spawned during shutdown");
                                 prop_assert!(!live.values().any(|v| v == name.as_str()), "two children for {}", name);
+                                prop_assert!(!groups.values().any(|v| v == name.as_str()), "{} spawned while its group drains", name);
                                 if std::mem::take(&mut fail_next) {
                                     m.handle(now, Input::SpawnFailed { name, error: "x".into() });
                                 } else {
@@ -1127,25 +1433,42 @@ mod tests {
                                     m.handle(now, Input::Spawned { name, pid: Pid(next_pid) });
                                 }
                             }
-                            Action::Signal { pid, .. } => prop_assert!(live.contains_key(&pid), "signal to a dead pid"),
-                            Action::Exit(code) => { prop_assert_eq!(code, 0); exits += 1; }
+                            Action::Signal { pid, .. } => prop_assert!(live.contains_key(&pid) || groups.contains_key(&pid), "signal to a dead pid"),
+                            Action::Exit(code) => {
+                                prop_assert_eq!(code, 0);
+                                prop_assert!(live.is_empty() && groups.is_empty(), "Exit with children left");
+                                exits += 1;
+                            }
                         }
                     }
+                    let mut draining: Vec<Pid> = m.draining().collect();
+                    draining.sort();
+                    prop_assert_eq!(draining, groups.keys().copied().collect::<Vec<_>>(), "draining groups");
                     for (pid, n) in &live {
                         prop_assert_eq!(m.name_of(*pid).map(Name::as_str), Some(n.as_str()), "lost a child");
                     }
                 }
-                // Shut down and let every child die: Exit comes exactly once.
-                m.handle(now, Input::Shutdown);
-                let pids: Vec<Pid> = live.keys().copied().collect();
-                for pid in pids {
-                    m.handle(now, Input::Exited { pid, status: Exit::Signal(15), group_alive: false });
-                }
-                while let Some(action) = m.poll_action() {
-                    match action {
-                        Action::Exit(_) => exits += 1,
-                        Action::Spawn { .. } => prop_assert!(false, "spawn after shutdown"),
-                        Action::Signal { .. } => {}
+                // Shut down, let every child die, then every draining group
+                // go: Exit comes exactly once, and only with nothing left.
+                let mut last = vec![Input::Shutdown];
+                last.extend(live.keys().map(|&pid| Input::Exited { pid, status: Exit::Signal(15), group_alive: false }));
+                last.extend(groups.keys().map(|&pid| Input::GroupGone { pid }));
+                for input in last {
+                    match &input {
+                        Input::Exited { pid, .. } => { live.remove(pid); }
+                        Input::GroupGone { pid } => { groups.remove(pid); }
+                        _ => {}
+                    }
+                    m.handle(now, input);
+                    while let Some(action) = m.poll_action() {
+                        match action {
+                            Action::Exit(_) => {
+                                prop_assert!(live.is_empty() && groups.is_empty(), "Exit with children left");
+                                exits += 1;
+                            }
+                            Action::Spawn { .. } => prop_assert!(false, "spawn after shutdown"),
+                            Action::Signal { .. } => {}
+                        }
                     }
                 }
                 prop_assert_eq!(exits, 1);
