@@ -152,7 +152,9 @@ pub fn after_exit(p: &Policy, lived: Duration, delay: Duration) -> (Duration, Du
 /// process group with it).
 #[derive(Clone, Debug)]
 enum Then {
-    /// A RESTART: the restart policy starts it again.
+    /// A RESTART (or a RESTART-ALL, a RESTART-GROUP): the monitor stopped
+    /// it, it did not crash, so it starts again at once with its delay
+    /// unchanged; its exit is no instant death.
     Restart,
     /// Start the wanted config again at this time: the restart policy's
     /// wait, counted from the exit that decided it.
@@ -176,7 +178,6 @@ enum Proc {
     Starting {
         spec: Arc<ProcSpec>,
         delay: Duration,
-        restart: bool,
     },
     /// Alive since `since`.
     Running {
@@ -187,7 +188,6 @@ enum Proc {
     /// Sent SIGTERM; SIGKILL follows at `kill_at` unless it exits first.
     Stopping {
         pid: Pid,
-        since: Instant,
         kill_at: Option<Instant>,
         delay: Duration,
         then: Then,
@@ -302,17 +302,12 @@ impl Monitor {
             let next = match proc {
                 Proc::Backoff { spec, delay, .. } => self.start(name.clone(), spec, delay),
                 Proc::Stopping {
-                    pid,
-                    since,
-                    delay,
-                    then,
-                    ..
+                    pid, delay, then, ..
                 } => {
                     tracing::warn!(name = %name, pid = pid.0, "still running after killtime; killing");
                     self.signal(&name, pid, Sig::Kill);
                     Proc::Stopping {
                         pid,
-                        since,
                         kill_at: None,
                         delay,
                         then,
@@ -386,11 +381,9 @@ impl Monitor {
             None | Some(Proc::Backoff { .. }) => self.start(name.clone(), spec, min),
             // The new spec is compared with the wanted one once it has a pid.
             Some(p @ Proc::Starting { .. }) => p,
-            Some(Proc::Running {
-                pid, since, delay, ..
-            }) => {
+            Some(Proc::Running { pid, delay, .. }) => {
                 tracing::info!(name = %name, "config changed; restarting");
-                self.stop(now, &name, pid, since, delay, Then::Start(spec))
+                self.stop(now, &name, pid, delay, Then::Start(spec))
             }
             // Started once the old process (and its group) is gone.
             Some(p @ (Proc::Stopping { .. } | Proc::Draining { .. })) => p.then(Then::Start(spec)),
@@ -412,11 +405,9 @@ impl Monitor {
         let next = match proc {
             Proc::Backoff { .. } => return,
             p @ Proc::Starting { .. } => p,
-            Proc::Running {
-                pid, since, delay, ..
-            } => {
+            Proc::Running { pid, delay, .. } => {
                 tracing::info!(name = %name, "{why}");
-                self.stop(now, name, pid, since, delay, Then::Remove)
+                self.stop(now, name, pid, delay, Then::Remove)
             }
             p @ (Proc::Stopping { .. } | Proc::Draining { .. }) => p.then(Then::Remove),
         };
@@ -429,19 +420,20 @@ impl Monitor {
         };
         let next = match proc {
             Proc::Backoff { spec, delay, .. } => self.start(name.clone(), spec, delay),
-            Proc::Starting { spec, delay, .. } => Proc::Starting {
-                spec,
-                delay,
-                restart: true,
-            },
-            Proc::Running {
-                pid, since, delay, ..
-            } => {
+            // Requests handled together collapse to one restart: a process
+            // already starting, or already on its way down, needs nothing more.
+            p @ (Proc::Starting { .. } | Proc::Stopping { .. }) => p,
+            Proc::Running { pid, delay, .. } => {
                 tracing::info!(name = %name, "restarting on request");
-                self.stop(now, name, pid, since, delay, Then::Restart)
+                self.stop(now, name, pid, delay, Then::Restart)
             }
-            // Already on its way down; whatever follows stands.
-            p @ (Proc::Stopping { .. } | Proc::Draining { .. }) => p,
+            // Its old group drains; a restart waiting out a backoff then
+            // starts at once instead, as one in Backoff does.
+            p @ Proc::Draining {
+                then: Then::RestartAt(_),
+                ..
+            } => p.then(Then::Restart),
+            p @ Proc::Draining { .. } => p,
         };
         self.procs.insert(name.clone(), next);
     }
@@ -449,12 +441,8 @@ impl Monitor {
     fn spawned(&mut self, now: Instant, name: Name, pid: Pid) {
         self.pids.insert(pid, name.clone());
         let proc = self.procs.remove(&name);
-        let (spec, delay, restart) = match proc {
-            Some(Proc::Starting {
-                spec,
-                delay,
-                restart,
-            }) => (spec, delay, restart),
+        let (spec, delay) = match proc {
+            Some(Proc::Starting { spec, delay }) => (spec, delay),
             other => {
                 // The shell started something the core did not ask for: never
                 // lose it; stop it and keep whatever state the name had.
@@ -474,12 +462,11 @@ impl Monitor {
                 Some(want) if !Arc::ptr_eq(want, &spec) && **want != *spec => {
                     Some(Then::Start(Arc::clone(want)))
                 }
-                Some(_) if restart => Some(Then::Restart),
                 Some(_) => None,
             }
         };
         let next = match then {
-            Some(then) => self.stop(now, &name, pid, now, delay, then),
+            Some(then) => self.stop(now, &name, pid, delay, then),
             None => Proc::Running {
                 pid,
                 since: now,
@@ -553,7 +540,6 @@ impl Monitor {
                 }
             }
             Proc::Stopping {
-                since,
                 kill_at,
                 delay,
                 then,
@@ -562,14 +548,9 @@ impl Monitor {
                 if !group_alive {
                     tracing::info!(name = %name, pid = pid.0, "stopped ({})", describe(status));
                 }
-                match then {
-                    Then::Restart => {
-                        let lived = now.saturating_duration_since(since);
-                        let (wait, next) = after_exit(&self.policy, lived, delay);
-                        (Some(kill_at), next, Then::RestartAt(now + wait))
-                    }
-                    other => (Some(kill_at), delay, other),
-                }
+                // The monitor stopped it: its lifetime says nothing about
+                // crashing, so the delay is not touched.
+                (Some(kill_at), delay, then)
             }
             p @ (Proc::Backoff { .. } | Proc::Starting { .. } | Proc::Draining { .. }) => {
                 self.procs.insert(name, p);
@@ -670,27 +651,14 @@ impl Monitor {
             name,
             spec: Arc::clone(&spec),
         });
-        Proc::Starting {
-            spec,
-            delay,
-            restart: false,
-        }
+        Proc::Starting { spec, delay }
     }
 
     /// Queues SIGTERM and returns the state to record.
-    fn stop(
-        &mut self,
-        now: Instant,
-        name: &Name,
-        pid: Pid,
-        since: Instant,
-        delay: Duration,
-        then: Then,
-    ) -> Proc {
+    fn stop(&mut self, now: Instant, name: &Name, pid: Pid, delay: Duration, then: Then) -> Proc {
         self.signal(name, pid, Sig::Term);
         Proc::Stopping {
             pid,
-            since,
             kill_at: Some(now + self.policy.kill_time),
             delay,
             then,
@@ -998,13 +966,152 @@ mod tests {
     }
 
     #[test]
-    fn restart_of_a_young_process_waits_the_delay() {
+    fn a_restarted_young_process_is_no_instant_death() {
         let mut h = Harness::new();
         h.configure("a", "/bin/a");
         let pid = h.pid("a");
+        h.now += Duration::from_millis(10);
         h.feed(Input::Message(Message::Restart { name: "a".into() }));
-        assert!(h.exit(pid).is_empty());
+        h.now += Duration::from_millis(10);
+        assert_eq!(spawns(&h.exit(pid)), ["a"], "restarted at once");
+        // Its own instant death afterwards waits the minimum, not double.
+        let pid = h.pid("a");
+        h.exit(pid);
         assert_eq!(h.m.poll_timeout(), Some(h.now + SEC));
+    }
+
+    /// Three instant deaths in a row: the next one would wait 8 s.
+    fn grown_delay(h: &mut Harness) {
+        h.configure("a", "/bin/a");
+        for wait in [1, 2, 4] {
+            let pid = h.pid("a");
+            h.exit(pid);
+            h.advance(wait * SEC);
+        }
+    }
+
+    #[test]
+    fn a_restart_keeps_a_grown_delay_and_a_config_change_resets_it() {
+        let mut h = Harness::new();
+        grown_delay(&mut h);
+        let pid = h.pid("a");
+        h.feed(Input::Message(Message::Restart { name: "a".into() }));
+        assert_eq!(spawns(&h.exit(pid)), ["a"]);
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert_eq!(h.m.poll_timeout(), Some(h.now + 8 * SEC), "delay kept");
+
+        let mut h = Harness::new();
+        grown_delay(&mut h);
+        let pid = h.pid("a");
+        h.configure("a", "/bin/a2");
+        assert_eq!(spawns(&h.exit(pid)), ["a"]);
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert_eq!(
+            h.m.poll_timeout(),
+            Some(h.now + SEC),
+            "a new config starts afresh"
+        );
+    }
+
+    #[test]
+    fn a_thousand_restarts_in_one_batch_are_one_restart() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        for i in 0..1000 {
+            let message = match i % 3 {
+                0 => Message::Restart { name: "a".into() },
+                1 => Message::RestartAll,
+                _ => Message::RestartGroup { group: "g".into() },
+            };
+            h.m.handle(h.now, Input::Message(message));
+        }
+        let acts = h.drain();
+        assert_eq!(
+            acts,
+            [Action::Signal {
+                name: name("a"),
+                pid,
+                sig: Sig::Term
+            }]
+        );
+        let acts = h.exit(pid);
+        assert_eq!(spawns(&acts), ["a"]);
+        assert_eq!(acts.len(), 1, "{acts:?}");
+        let pid = h.pid("a");
+        assert!(h.advance(10 * SEC).is_empty(), "it stays running");
+        assert_eq!(h.pid("a"), pid);
+        h.now += Duration::from_millis(10);
+        // Restarts asked while it starts, before the shell answered, add nothing.
+        h.m.handle(h.now, Input::Message(Message::Restart { name: "a".into() }));
+        h.m.handle(
+            h.now,
+            Input::Exited {
+                pid,
+                status: Exit::Signal(15),
+                group_alive: false,
+            },
+        );
+        for _ in 0..1000 {
+            h.m.handle(h.now, Input::Message(Message::Restart { name: "a".into() }));
+        }
+        let acts = h.drain();
+        assert_eq!(spawns(&acts), ["a"]);
+        assert_eq!(
+            signals(&acts),
+            [(pid, Sig::Term)],
+            "only the first one stopped it"
+        );
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert_eq!(
+            h.m.poll_timeout(),
+            Some(h.now + SEC),
+            "delay at the minimum"
+        );
+    }
+
+    #[test]
+    fn restarts_over_time_never_grow_the_delay() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        for _ in 0..13 {
+            let pid = h.pid("a");
+            let acts = h.feed(Input::Message(Message::Restart { name: "a".into() }));
+            assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+            h.now += Duration::from_millis(10);
+            assert_eq!(spawns(&h.exit(pid)), ["a"], "restarted at once");
+            h.now += Duration::from_millis(90);
+        }
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert_eq!(
+            h.m.poll_timeout(),
+            Some(h.now + SEC),
+            "delay at the minimum"
+        );
+    }
+
+    #[test]
+    fn a_restart_while_draining_skips_the_backoff_and_keeps_the_delay() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.exit_leaving_group(pid);
+        assert!(
+            h.feed(Input::Message(Message::Restart { name: "a".into() }))
+                .is_empty()
+        );
+        assert_eq!(spawns(&h.gone(pid)), ["a"], "no wait: it was asked for");
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert_eq!(
+            h.m.poll_timeout(),
+            Some(h.now + 2 * SEC),
+            "the doubled delay stands"
+        );
     }
 
     #[test]
@@ -1106,7 +1213,7 @@ mod tests {
             [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/b2"]),
             other => panic!("{other:?}"),
         }
-        // Restarted before it had a pid.
+        // Restarted before it had a pid: it is starting anyway, nothing more.
         h.m.handle(
             h.now,
             Input::Configured {
@@ -1116,7 +1223,9 @@ mod tests {
         );
         h.m.handle(h.now, Input::Message(Message::Restart { name: "c".into() }));
         let acts = h.drain();
-        assert_eq!(signals(&acts), [(Pid(h.next_pid), Sig::Term)]);
+        assert_eq!(spawns(&acts), ["c"]);
+        assert!(signals(&acts).is_empty(), "{acts:?}");
+        assert_eq!(h.pid("c"), Pid(h.next_pid));
     }
 
     #[test]
