@@ -246,8 +246,8 @@ impl Monitor {
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
             Input::Configured { name, spec } => self.configured(now, name, spec),
-            // Placeholder until the core keeps the previous config running.
-            Input::Invalid { name, .. } | Input::Removed { name } => self.removed(now, name),
+            Input::Invalid { name, problem } => self.invalid(&name, &problem),
+            Input::Removed { name } => self.removed(now, name),
             Input::Message(Message::Restart { name }) => match Name::new(name.as_str()) {
                 Ok(name) if self.procs.contains_key(&name) => self.restart(now, &name),
                 _ => tracing::warn!("RESTART: no process named {name:?}"),
@@ -389,6 +389,27 @@ impl Monitor {
             Some(p @ (Proc::Stopping { .. } | Proc::Draining { .. })) => p.then(Then::Start(spec)),
         };
         self.procs.insert(name, next);
+    }
+
+    /// A config file that cannot be used changes nothing: a name with a
+    /// valid config keeps it (and whatever its process is doing), as an
+    /// editor's half-written save or a typo must not stop a healthy process;
+    /// a name never seen valid does not run. The shell leaves the logging of
+    /// the problem to this one line.
+    fn invalid(&self, name: &Name, problem: &str) {
+        let running = match self.procs.get(name) {
+            Some(Proc::Starting { .. } | Proc::Running { .. } | Proc::Stopping { .. }) => true,
+            Some(Proc::Backoff { .. } | Proc::Draining { .. }) | None => false,
+        };
+        if !self.wanted.contains_key(name) {
+            tracing::error!("config {name}: {problem}; not running it");
+        } else if running {
+            tracing::error!(
+                "config {name}: {problem}; keeping the running process with its previous config"
+            );
+        } else {
+            tracing::error!("config {name}: {problem}; keeping its previous config");
+        }
     }
 
     fn removed(&mut self, now: Instant, name: Name) {
@@ -1443,6 +1464,115 @@ mod tests {
         assert_eq!(h.gone(a), [Action::Exit(0)]);
     }
 
+    fn invalid(n: &str) -> Input {
+        Input::Invalid {
+            name: name(n),
+            problem: "invalid JSON at line 1".into(),
+        }
+    }
+
+    #[test]
+    fn an_invalid_edit_keeps_the_running_process_and_its_config() {
+        let mut h = Harness::new();
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        assert!(h.feed(invalid("a")).is_empty());
+        assert!(h.advance(100 * SEC).is_empty());
+        assert_eq!(h.pid("a"), pid);
+        // Fixed back to the same config: nothing to do.
+        assert!(h.configure("a", "/bin/a").is_empty());
+        // Broken again, then fixed to a different one: a reconfiguration.
+        h.feed(invalid("a"));
+        assert_eq!(signals(&h.configure("a", "/bin/a2")), [(pid, Sig::Term)]);
+        match &h.exit(pid)[..] {
+            [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/a2"]),
+            other => panic!("{other:?}"),
+        }
+        // The previous config is still the one a crash restarts with.
+        let pid = h.pid("a");
+        h.feed(invalid("a"));
+        h.now += 2 * SEC;
+        match &h.exit(pid)[..] {
+            [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/a2"]),
+            other => panic!("{other:?}"),
+        }
+        // A removed file still stops it.
+        let pid = h.pid("a");
+        h.feed(invalid("a"));
+        assert_eq!(
+            signals(&h.feed(Input::Removed { name: name("a") })),
+            [(pid, Sig::Term)]
+        );
+        assert!(h.exit(pid).is_empty());
+    }
+
+    #[test]
+    fn an_invalid_edit_in_any_state_keeps_what_it_has() {
+        let mut h = Harness::new();
+        // In backoff: restarted with the previous config when the delay is up.
+        h.configure("a", "/bin/a");
+        let pid = h.pid("a");
+        h.exit(pid);
+        assert!(h.feed(invalid("a")).is_empty());
+        assert_eq!(spawns(&h.advance(SEC)), ["a"]);
+        // Starting: it still starts, and is not stopped once it has a pid.
+        h.m.handle(
+            h.now,
+            Input::Configured {
+                name: name("b"),
+                spec: spec("/bin/b"),
+            },
+        );
+        h.m.handle(h.now, invalid("b"));
+        let acts = h.drain();
+        assert_eq!(spawns(&acts), ["b"]);
+        assert!(signals(&acts).is_empty());
+        h.pid("b");
+        // Stopping toward a new config: the new config still starts.
+        h.configure("c", "/bin/c");
+        let pid = h.pid("c");
+        h.configure("c", "/bin/c2");
+        assert!(h.feed(invalid("c")).is_empty());
+        match &h.exit(pid)[..] {
+            [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/c2"]),
+            other => panic!("{other:?}"),
+        }
+        // Stopping on request: still restarted.
+        let pid = h.pid("c");
+        h.feed(Input::Message(Message::Restart { name: "c".into() }));
+        assert!(h.feed(invalid("c")).is_empty());
+        assert_eq!(spawns(&h.exit(pid)), ["c"]);
+        // Draining: restarted once the group is gone.
+        let pid = h.pid("c");
+        h.now += 2 * SEC;
+        h.exit_leaving_group(pid);
+        assert!(h.feed(invalid("c")).is_empty());
+        assert_eq!(spawns(&h.gone(pid)), ["c"]);
+    }
+
+    #[test]
+    fn a_config_invalid_when_first_seen_never_runs() {
+        let mut h = Harness::new();
+        assert!(h.feed(invalid("a")).is_empty());
+        assert!(h.advance(100 * SEC).is_empty());
+        assert_eq!(h.m.pid_of(&name("a")), None);
+        assert!(
+            h.feed(Input::Message(Message::Restart { name: "a".into() }))
+                .is_empty()
+        );
+        assert_eq!(h.feed(Input::Shutdown), [Action::Exit(0)]);
+        // Once valid, it runs.
+        let mut h = Harness::new();
+        h.feed(invalid("a"));
+        assert_eq!(spawns(&h.configure("a", "/bin/a")), ["a"]);
+        // Removed, then back invalid: it stays stopped.
+        let pid = h.pid("a");
+        h.feed(Input::Removed { name: name("a") });
+        assert!(h.feed(invalid("a")).is_empty());
+        assert!(h.exit(pid).is_empty());
+        assert!(h.advance(100 * SEC).is_empty());
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -1451,6 +1581,7 @@ mod tests {
         enum Op {
             Configure(u8, u8),
             Remove(u8),
+            Invalid(u8),
             Restart(u8),
             RestartAll,
             Die(u8, bool),
@@ -1465,6 +1596,7 @@ mod tests {
             prop_oneof![
                 (0..3u8, 0..2u8).prop_map(|(n, v)| Op::Configure(n, v)),
                 (0..3u8).prop_map(Op::Remove),
+                (0..3u8).prop_map(Op::Invalid),
                 (0..3u8).prop_map(Op::Restart),
                 Just(Op::RestartAll),
                 (0..3u8, any::<bool>()).prop_map(|(n, g)| Op::Die(n, g)),
@@ -1502,6 +1634,7 @@ mod tests {
                             spec: spec(&format!("/bin/{v}")),
                         }),
                         Op::Remove(n) => m.handle(now, Input::Removed { name: name(names[n as usize]) }),
+                        Op::Invalid(n) => m.handle(now, Input::Invalid { name: name(names[n as usize]), problem: "x".into() }),
                         Op::Restart(n) => m.handle(now, Input::Message(Message::Restart { name: names[n as usize].into() })),
                         Op::RestartAll => m.handle(now, Input::Message(Message::RestartAll)),
                         Op::Die(n, group_alive) => {
