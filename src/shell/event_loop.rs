@@ -184,7 +184,7 @@ impl Shell {
         for (pid, status) in exits {
             match self.monitor.name_of(pid).cloned() {
                 Some(name) => self.pid_files.remove(&name),
-                None => tracing::info!(pid = pid.0, ?status, "reaped an adopted orphan"),
+                None => tracing::info!(pid = pid.0, %status, "reaped an adopted orphan"),
             }
             self.monitor.handle(
                 now,
@@ -224,7 +224,7 @@ impl Shell {
             for (path, bytes) in self.messages.take() {
                 match Message::parse(&bytes) {
                     Ok(message) => {
-                        tracing::info!(file = %path.display(), ?message, "message");
+                        tracing::info!(file = %path.display(), %message, "message");
                         self.monitor.handle(now, Input::Message(message));
                     }
                     Err(e) => tracing::error!("message {}: {e}; deleted", path.display()),

@@ -3,6 +3,7 @@
 //! [`Action`]s for the shell and reports its next deadline.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,60 @@ pub enum Exit {
     Code(i32),
     /// A signal with this number killed it.
     Signal(i32),
+}
+
+/// How a log line says it: `exit code 0`, `killed by SIGTERM`.
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Exit::Code(code) => write!(f, "exit code {code}"),
+            Exit::Signal(sig) => match signal_name(sig) {
+                Some(name) => write!(f, "killed by {name}"),
+                None => write!(f, "killed by signal {sig}"),
+            },
+        }
+    }
+}
+
+/// Linux's name for a standard signal number (1 to 31, as numbered on x86
+/// and ARM); `None` for real-time signals and anything else. Here rather
+/// than from `nix` because the core makes no system calls and has no libc.
+fn signal_name(sig: i32) -> Option<&'static str> {
+    const NAMES: [&str; 31] = [
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
+    ];
+    let index = usize::try_from(sig).ok()?.checked_sub(1)?;
+    NAMES.get(index).copied()
 }
 
 /// The signals the monitor sends, always to the child's whole process group.
@@ -534,7 +589,7 @@ impl Monitor {
 
     fn exited(&mut self, now: Instant, pid: Pid, status: Exit, group_alive: bool) {
         let Some(name) = self.pids.remove(&pid) else {
-            tracing::debug!(pid = pid.0, ?status, "reaped a process that is not ours");
+            tracing::debug!(pid = pid.0, %status, "reaped a process that is not ours");
             return;
         };
         let Some(proc) = self.procs.remove(&name) else {
@@ -549,7 +604,7 @@ impl Monitor {
             }
             Proc::Running { since, delay, .. } => {
                 if !group_alive {
-                    tracing::warn!(name = %name, pid = pid.0, "exited ({})", describe(status));
+                    tracing::warn!(name = %name, pid = pid.0, "exited ({status})");
                 }
                 match self.wanted.get(&name) {
                     Some(_) if !self.shutting_down => {
@@ -567,7 +622,7 @@ impl Monitor {
                 ..
             } => {
                 if !group_alive {
-                    tracing::info!(name = %name, pid = pid.0, "stopped ({})", describe(status));
+                    tracing::info!(name = %name, pid = pid.0, "stopped ({status})");
                 }
                 // The monitor stopped it: its lifetime says nothing about
                 // crashing, so the delay is not touched.
@@ -584,8 +639,7 @@ impl Monitor {
         }
         tracing::info!(
             pid = pid.0,
-            "{name}: exited ({}); stopping the rest of its process group",
-            describe(status)
+            "{name}: exited ({status}); stopping the rest of its process group"
         );
         let kill_at = match kill_at {
             // A stop in progress keeps its deadline (or its SIGKILL, sent).
@@ -708,14 +762,6 @@ fn deadline(p: &Proc) -> Option<Instant> {
         Proc::Backoff { until, .. } => Some(*until),
         Proc::Stopping { kill_at, .. } | Proc::Draining { kill_at, .. } => *kill_at,
         Proc::Starting { .. } | Proc::Running { .. } => None,
-    }
-}
-
-/// "code 3" or "signal 9", for the log.
-fn describe(status: Exit) -> String {
-    match status {
-        Exit::Code(c) => format!("code {c}"),
-        Exit::Signal(s) => format!("signal {s}"),
     }
 }
 
@@ -844,6 +890,20 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn exits_display_as_a_code_or_a_signal_name() {
+        let shown = |e: Exit| e.to_string();
+        assert_eq!(shown(Exit::Code(0)), "exit code 0");
+        assert_eq!(shown(Exit::Code(3)), "exit code 3");
+        assert_eq!(shown(Exit::Signal(1)), "killed by SIGHUP");
+        assert_eq!(shown(Exit::Signal(9)), "killed by SIGKILL");
+        assert_eq!(shown(Exit::Signal(15)), "killed by SIGTERM");
+        assert_eq!(shown(Exit::Signal(31)), "killed by SIGSYS");
+        assert_eq!(shown(Exit::Signal(34)), "killed by signal 34");
+        assert_eq!(shown(Exit::Signal(0)), "killed by signal 0");
+        assert_eq!(shown(Exit::Signal(-1)), "killed by signal -1");
     }
 
     #[test]
