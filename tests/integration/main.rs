@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod core_rules;
 mod ctl;
 mod interop;
 mod monitor;
