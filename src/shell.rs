@@ -5,6 +5,7 @@
 mod args;
 pub(crate) mod configdir;
 mod event_loop;
+mod messagesdir;
 mod output;
 mod pidfiles;
 mod reap;

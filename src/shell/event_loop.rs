@@ -20,11 +20,12 @@ use tokio::task::JoinSet;
 
 use super::args::MonitorArgs;
 use super::configdir::ConfigDir;
+use super::messagesdir::{MessagesDir, is_restart};
 use super::output::relay;
 use super::pidfiles::PidFiles;
 use super::reap::reap_all;
 use super::spawn::{SpawnContext, spawn};
-use super::watch::{Dirty, MessagesDir, Watches};
+use super::watch::{Dirty, Watches};
 
 /// Runs the monitor until SIGTERM/SIGINT has stopped every child.
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
@@ -83,9 +84,8 @@ impl Shell {
         let mut sigterm = signal(SignalKind::terminate()).context("handling SIGTERM")?;
         let mut sigint = signal(SignalKind::interrupt()).context("handling SIGINT")?;
         let mut sighup = signal(SignalKind::hangup()).context("handling SIGHUP")?;
-        let mut watches =
-            Watches::new(&self.args.config, &self.args.messages).context("setting up inotify")?;
         let period = Duration::from_secs_f64(self.args.frequency);
+        let mut watches = Watches::new(&self.args.config, &self.args.messages, period);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -221,13 +221,22 @@ impl Shell {
             }
         }
         if dirty.messages {
-            for (path, bytes) in self.messages.take() {
-                match Message::parse(&bytes) {
+            for pending in self.messages.take() {
+                let file = pending.path.display();
+                match Message::parse(&pending.bytes) {
+                    // Nobody was there to handle it; the first start is the
+                    // restart it asked for.
+                    Ok(message) if pending.before_start && is_restart(&message) => {
+                        tracing::warn!(
+                            "message {file}: {message} was sent before this monitor started; \
+                             deleted without effect"
+                        );
+                    }
                     Ok(message) => {
-                        tracing::info!(file = %path.display(), %message, "message");
+                        tracing::info!("message {file}: {message}");
                         self.monitor.handle(now, Input::Message(message));
                     }
-                    Err(e) => tracing::error!("message {}: {e}; deleted", path.display()),
+                    Err(e) => tracing::error!("message {file}: {e}; deleted"),
                 }
             }
         }

@@ -3,127 +3,45 @@
 //! [`super::configdir`]) decides what changed, so a lost or coalesced event
 //! costs latency, never correctness.
 
-use std::collections::HashMap;
-use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
-use ncolony_core::spec::is_ignored;
+use nix::errno::Errno;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use super::configdir::list_dir;
-
-/// The messages directory: requests handled in file-name order, each deleted.
-#[derive(Debug)]
-pub(crate) struct MessagesDir {
-    path: PathBuf,
-    listing_failed: bool,
-    /// Entries that could not be removed (e.g. directories), logged once.
-    stuck: HashMap<String, (u64, u64)>,
-}
-
-impl MessagesDir {
-    /// A messages directory.
-    pub(crate) fn new(path: PathBuf) -> Self {
-        MessagesDir {
-            path,
-            listing_failed: false,
-            stuck: HashMap::new(),
-        }
-    }
-
-    /// Takes every pending message file, in name order: returns each file's
-    /// path and bytes, having deleted it. Problems are logged.
-    pub(crate) fn take(&mut self) -> Vec<(PathBuf, Vec<u8>)> {
-        let Some(entries) = list_dir(&self.path, &mut self.listing_failed, "messages") else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !is_ignored(n))
-            .collect();
-        names.sort();
-        let mut stuck = HashMap::new();
-        let mut out = Vec::with_capacity(names.len());
-        for name in names {
-            let path = self.path.join(&name);
-            let meta = match fs::symlink_metadata(&path) {
-                Ok(m) => m,
-                Err(_) => continue,
-            };
-            if meta.is_dir() {
-                let key = (meta.dev(), meta.ino());
-                if self.stuck.get(&name) != Some(&key) {
-                    tracing::error!(
-                        "message {}: is a directory, not a message; ignored",
-                        path.display()
-                    );
-                }
-                stuck.insert(name, key);
-                continue;
-            }
-            let bytes = fs::read(&path);
-            // An empty file is most likely `echo ... > FILE` caught between
-            // its create and its write: leave it, the write's CLOSE_WRITE
-            // brings us back. One that stays empty is dropped later.
-            if bytes.as_ref().is_ok_and(|b| b.is_empty()) && is_fresh(&meta) {
-                continue;
-            }
-            if let Err(e) = fs::remove_file(&path) {
-                if e.kind() != io::ErrorKind::NotFound {
-                    let key = (meta.dev(), meta.ino());
-                    if self.stuck.get(&name) != Some(&key) {
-                        tracing::error!("message {}: cannot delete: {e}; ignored", path.display());
-                    }
-                    stuck.insert(name, key);
-                }
-                continue;
-            }
-            match bytes {
-                Ok(bytes) if bytes.is_empty() => {
-                    tracing::error!("message {}: empty file; deleted", path.display())
-                }
-                Ok(bytes) => out.push((path, bytes)),
-                Err(e) => tracing::error!("message {}: cannot read: {e}; deleted", path.display()),
-            }
-        }
-        self.stuck = stuck;
-        out
-    }
-}
-
-/// How long an empty message file is taken for a write in progress.
-const EMPTY_MESSAGE_GRACE: Duration = Duration::from_secs(2);
-
-/// Whether a file was modified within [`EMPTY_MESSAGE_GRACE`] of now (or its
-/// age cannot be told).
-fn is_fresh(meta: &fs::Metadata) -> bool {
-    let Ok(modified) = meta.modified() else {
-        return true;
-    };
-    let now = std::time::SystemTime::now();
-    let age = now
-        .duration_since(modified)
-        .or_else(|_| modified.duration_since(now))
-        .unwrap_or_default();
-    age < EMPTY_MESSAGE_GRACE
-}
-
-/// One watched directory: its path and its watch, when armed.
+/// One watched directory: its path, its watch when armed, and why it is
+/// not (as last logged, so a lasting failure is logged once).
 #[derive(Debug)]
 struct Watched {
     path: PathBuf,
     wd: Option<WatchDescriptor>,
+    failed: Option<String>,
 }
 
-/// The inotify watches on both directories, registered with the loop.
+impl Watched {
+    fn new(path: &Path) -> Self {
+        Watched {
+            path: path.to_owned(),
+            wd: None,
+            failed: None,
+        }
+    }
+}
+
+/// The inotify watches on both directories, registered with the loop. With
+/// no inotify instance to be had (`fs.inotify.max_user_instances` reached),
+/// the monitor runs on the `--frequency` rescans alone and tries again at
+/// each one.
 pub(crate) struct Watches {
-    fd: AsyncFd<Inotify>,
+    /// `None` while inotify is unavailable.
+    fd: Option<AsyncFd<Inotify>>,
+    /// Why inotify is unavailable, as last logged.
+    unavailable: Option<String>,
+    /// The polling period, for log lines.
+    period: Duration,
     config: Watched,
     messages: Watched,
 }
@@ -131,6 +49,7 @@ pub(crate) struct Watches {
 impl std::fmt::Debug for Watches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watches")
+            .field("inotify", &self.fd.is_some())
             .field("config", &self.config)
             .field("messages", &self.messages)
             .finish()
@@ -160,38 +79,88 @@ pub(crate) struct Dirty {
     pub(crate) messages: bool,
 }
 
+/// A new inotify instance (non-blocking, close-on-exec), registered with the
+/// loop. Must run inside the runtime.
+fn init() -> io::Result<AsyncFd<Inotify>> {
+    // SAFETY: `Inotify` owns its descriptor, keeps it open until dropped,
+    // and always returns the same one from `as_raw_fd`.
+    unsafe { AsyncFd::register_with_interest(Inotify::init()?, Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// Why inotify cannot be had, with the likely cause when the error alone
+/// does not say it.
+fn unavailable_reason(e: &io::Error) -> String {
+    match e.raw_os_error().map(Errno::from_raw) {
+        Some(Errno::EMFILE) => format!(
+            "{e}: the limit on inotify instances (fs.inotify.max_user_instances) \
+             or on open files is reached"
+        ),
+        Some(Errno::ENFILE) => format!("{e}: the system-wide limit on open files is reached"),
+        _ => e.to_string(),
+    }
+}
+
 impl Watches {
-    /// Sets up inotify (non-blocking, close-on-exec) on both directories.
-    /// Must run inside the runtime.
-    pub(crate) fn new(config: &Path, messages: &Path) -> io::Result<Self> {
-        // SAFETY: `Inotify` owns its descriptor, keeps it open until dropped,
-        // and always returns the same one from `as_raw_fd`.
-        let fd = unsafe { AsyncFd::register_with_interest(Inotify::init()?, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)?;
+    /// Sets up inotify on both directories, or falls back to polling every
+    /// `period` (logged) when it cannot. Must run inside the runtime.
+    pub(crate) fn new(config: &Path, messages: &Path, period: Duration) -> Self {
         let mut w = Watches {
-            fd,
-            config: Watched {
-                path: config.to_owned(),
-                wd: None,
-            },
-            messages: Watched {
-                path: messages.to_owned(),
-                wd: None,
-            },
+            fd: None,
+            unavailable: None,
+            period,
+            config: Watched::new(config),
+            messages: Watched::new(messages),
         };
         w.rearm();
-        Ok(w)
+        w
     }
 
-    /// (Re-)adds any watch that is missing, e.g. after a directory was
-    /// replaced. Called at start and on every tick.
+    /// Gets inotify back if it was unavailable, and (re-)adds any watch that
+    /// is missing, e.g. after a directory was replaced. Called at start and
+    /// on every tick; each failure is logged once, and its end once.
     pub(crate) fn rearm(&mut self) {
+        if self.fd.is_none() {
+            match init() {
+                Ok(fd) => {
+                    if self.unavailable.take().is_some() {
+                        tracing::info!("inotify is available again; watching the directories");
+                    }
+                    self.fd = Some(fd);
+                }
+                Err(e) => {
+                    let why = unavailable_reason(&e);
+                    if self.unavailable.as_ref() != Some(&why) {
+                        tracing::warn!(
+                            "cannot use inotify: {why}; polling both directories every {}s \
+                             (--frequency) instead, and trying inotify again at each poll",
+                            self.period.as_secs_f64()
+                        );
+                    }
+                    self.unavailable = Some(why);
+                    return;
+                }
+            }
+        }
+        let Some(fd) = &self.fd else { return };
         for w in [&mut self.config, &mut self.messages] {
             if w.wd.is_none() {
-                match self.fd.get_ref().watches().add(&w.path, mask()) {
-                    Ok(d) => w.wd = Some(d),
+                match fd.get_ref().watches().add(&w.path, mask()) {
+                    Ok(d) => {
+                        if w.failed.take().is_some() {
+                            tracing::info!("watching {} again", w.path.display());
+                        }
+                        w.wd = Some(d);
+                    }
                     Err(e) => {
-                        tracing::warn!("cannot watch {}: {e}; relying on polling", w.path.display())
+                        let why = e.to_string();
+                        if w.failed.as_ref() != Some(&why) {
+                            tracing::warn!(
+                                "cannot watch {}: {why}; relying on polling",
+                                w.path.display()
+                            );
+                        }
+                        w.failed = Some(why);
                     }
                 }
             }
@@ -200,8 +169,12 @@ impl Watches {
 
     /// Waits for events, reads every queued one, and says which directories
     /// need a rescan. An overflow means both.
+    /// Without inotify, never returns: the ticks do the rescans.
     pub(crate) async fn wait(&mut self) -> io::Result<Dirty> {
-        let mut guard = self.fd.readable_mut().await?;
+        let Some(fd) = self.fd.as_mut() else {
+            return std::future::pending().await;
+        };
+        let mut guard = fd.readable_mut().await?;
         let mut buf = [0u8; 4096];
         let mut dirty = Dirty::default();
         let mut lost = Vec::new();
