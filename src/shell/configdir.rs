@@ -48,12 +48,14 @@ impl FileId {
 }
 
 /// One entry as last seen: its identity (of the file, or of the link itself
-/// when the link cannot be followed), and its last usable bytes, if any.
+/// when the link cannot be followed), its last usable bytes, if any, and
+/// what was wrong with it at the last look.
 #[derive(Debug)]
 struct Seen {
     id: FileId,
     content: Option<Arc<[u8]>>,
     mtime: SystemTime,
+    problem: Option<String>,
 }
 
 /// A config file that is present but cannot be used (unreadable, too large,
@@ -179,27 +181,44 @@ impl ConfigDir {
                 },
             };
             let previous = self.seen.remove(name.as_str());
-            let content = match previous {
-                // Unchanged: its problem, if any, was reported already.
-                Some(s) if s.id == id => s.content,
-                previous => {
-                    match meta.and_then(|meta| read_config(&path, &meta)) {
-                        Ok(bytes) => Some(bytes),
-                        Err(problem) => {
+            let (content, problem) = match previous {
+                // Unchanged and fine: not even re-read.
+                Some(s) if s.id == id && s.problem.is_none() => (s.content, None),
+                // New, changed, or unusable at the last look: an unusable one
+                // is looked at again (a transient error must not stick until
+                // the file changes), but reported only when it has changed.
+                previous => match meta.and_then(|meta| read_config(&path, &meta)) {
+                    Ok(bytes) => (Some(bytes), None),
+                    Err(problem) => {
+                        let (kept, reported) = match previous {
+                            Some(s) => {
+                                (s.content, s.id == id && s.problem == Some(problem.clone()))
+                            }
+                            None => (None, false),
+                        };
+                        if !reported {
                             unusable.push(Unusable {
                                 name: name.clone(),
-                                problem,
+                                problem: problem.clone(),
                             });
-                            // Not a removal: keep what it held.
-                            previous.and_then(|s| s.content)
                         }
+                        // Not a removal: keep what it held.
+                        (kept, Some(problem))
                     }
-                }
+                },
             };
             if let Some(bytes) = &content {
                 snapshot.insert(name.to_string(), bytes.clone());
             }
-            seen.insert(name.to_string(), Seen { id, content, mtime });
+            seen.insert(
+                name.to_string(),
+                Seen {
+                    id,
+                    content,
+                    mtime,
+                    problem,
+                },
+            );
         }
         let changes = dirscan::diff(&self.snapshot, &snapshot);
         self.seen = seen;
