@@ -252,9 +252,8 @@ fn bad_file_names_are_logged_once_escaped_and_never_run() {
         "a name split a log line: {log}"
     );
     assert!(listing(&c.work).iter().all(|f| !f.starts_with("ran-")));
-    // Replacing the entry logs it again, once.
-    fs::remove_file(c.config.join(OsStr::from_bytes(b"new\nline"))).expect("rm");
-    fs::write(c.config.join(OsStr::from_bytes(b"new\nline")), "{}").expect("write");
+    // Replacing the entry (atomically: one change) logs it again, once.
+    write_via_rename(&c, &c.config, OsStr::from_bytes(b"new\nline"), "{}");
     assert!(
         wait_until(SOON, || count(&m, expected[1]) == 2),
         "{}",
