@@ -30,7 +30,7 @@ pub(crate) struct Updated {
 pub(crate) struct Changes {
     /// Files added or changed.
     pub(crate) updated: Vec<Updated>,
-    /// Files gone (or no longer readable regular files).
+    /// Files gone (a file that cannot be read is not gone).
     pub(crate) removed: Vec<String>,
 }
 
@@ -53,7 +53,17 @@ impl ConfigScan {
     /// once until it can be listed again).
     pub(crate) fn rescan(&mut self) -> Changes {
         let mut changes = Changes::default();
-        for change in self.0.rescan() {
+        let rescan = self.0.rescan();
+        for bad in rescan.unusable {
+            // Its last usable content stays checked, as the monitor keeps
+            // its process running.
+            tracing::error!(
+                "config {}: {}; checking its last usable content, if any",
+                bad.name,
+                bad.problem
+            );
+        }
+        for change in rescan.changes {
             match change {
                 Change::Added { name, content } | Change::Changed { name, content } => {
                     let mtime = self.0.mtime(&name).unwrap_or(SystemTime::UNIX_EPOCH);

@@ -3,17 +3,27 @@
 //! `NAME -> ..data/NAME` works) and re-reads only those whose identity
 //! (device, inode, size, mtime, ctime) changed; the core's [`dirscan::diff`]
 //! then compares contents, as the original does.
+//!
+//! Any entry may be hostile: a FIFO, a device, a symlink loop, huge,
+//! unreadable, or oddly named. Only regular files are opened (non-blocking,
+//! checked again after the open) and read with a size bound. A present file
+//! that cannot be used is reported as [`Unusable`], once per change of its
+//! identity, and keeps its last usable content in the comparison: only a file
+//! that is really gone is a removal, so a `chmod` or a half-written file
+//! never stops a healthy process.
 
 use std::collections::HashMap;
-use std::fs;
-use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read as _};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use ncolony_core::dirscan::{self, Change, Snapshot};
-use ncolony_core::spec::is_ignored;
+use ncolony_core::spec::{MAX_CONFIG_LEN, Name, config_too_large, is_ignored};
+use nix::fcntl::OFlag;
 
 /// What identifies a file's version without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,13 +47,36 @@ impl FileId {
     }
 }
 
-/// One entry as last seen: its identity, and its bytes if it could be read
-/// and is a regular file (otherwise the problem was logged once).
+/// One entry as last seen: its identity (of the file, or of the link itself
+/// when the link cannot be followed), its last usable bytes, if any, and
+/// what was wrong with it at the last look.
 #[derive(Debug)]
 struct Seen {
     id: FileId,
     content: Option<Arc<[u8]>>,
     mtime: SystemTime,
+    problem: Option<String>,
+}
+
+/// A config file that is present but cannot be used (unreadable, too large,
+/// not a regular file, empty, a symlink loop). Its last usable content, if
+/// any, stays in the comparison, so it is not a removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unusable {
+    /// The process name.
+    pub(crate) name: Name,
+    /// What is wrong, for the log.
+    pub(crate) problem: String,
+}
+
+/// What one rescan found.
+#[derive(Debug, Default)]
+pub(crate) struct Rescan {
+    /// What changed in the comparison of contents.
+    pub(crate) changes: Vec<Change>,
+    /// Files that became unusable (or changed while unusable) since the
+    /// last scan: each is reported once per change of its identity.
+    pub(crate) unusable: Vec<Unusable>,
 }
 
 /// The config directory as last scanned.
@@ -53,6 +86,10 @@ pub(crate) struct ConfigDir {
     seen: HashMap<String, Seen>,
     snapshot: Snapshot,
     listing_failed: bool,
+    /// Entries that are not configs and were logged (a bad name, a dangling
+    /// symlink), with the identity of the entry itself, so each is logged
+    /// once and again only when it changes.
+    noted: HashMap<OsString, FileId>,
 }
 
 impl ConfigDir {
@@ -63,6 +100,7 @@ impl ConfigDir {
             seen: HashMap::new(),
             snapshot: Snapshot::new(),
             listing_failed: false,
+            noted: HashMap::new(),
         }
     }
 
@@ -78,84 +116,199 @@ impl ConfigDir {
 
     /// Rescans the directory and returns what changed since the last scan.
     /// If the directory cannot be listed, nothing changes (logged once).
-    pub(crate) fn rescan(&mut self) -> Vec<Change> {
+    pub(crate) fn rescan(&mut self) -> Rescan {
         let Some(entries) = list_dir(&self.path, &mut self.listing_failed, "config") else {
-            return Vec::new();
+            return Rescan::default();
+        };
+        // A listing cut short would make every later name look removed.
+        let entries = match entries.collect::<io::Result<Vec<_>>>() {
+            Ok(entries) => entries,
+            Err(e) => {
+                if !std::mem::replace(&mut self.listing_failed, true) {
+                    tracing::error!(
+                        "cannot list config directory {}: {e}; keeping the current state and retrying",
+                        self.path.display()
+                    );
+                }
+                return Rescan::default();
+            }
         };
         let mut seen = HashMap::with_capacity(self.seen.len());
         let mut snapshot = Snapshot::new();
-        for entry in entries.flatten() {
-            let Ok(name) = entry.file_name().into_string() else {
-                tracing::debug!(
-                    "ignoring a config file name that is not UTF-8: {:?}",
-                    entry.file_name()
-                );
-                continue;
-            };
-            if is_ignored(&name) {
+        let mut noted = HashMap::new();
+        let mut unusable = Vec::new();
+        for entry in entries {
+            let file_name = entry.file_name();
+            if is_ignored(&file_name.to_string_lossy()) {
                 continue;
             }
-            let path = self.path.join(&name);
-            let meta = match fs::metadata(&path) {
-                Ok(meta) => meta,
-                // Gone between listing and stat, or a dangling symlink.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    tracing::error!("config {}: {e}; ignored", path.display());
+            let path = self.path.join(&file_name);
+            let name = match file_name.to_str().map(Name::new) {
+                Some(Ok(name)) => name,
+                bad => {
+                    let problem = match bad {
+                        Some(Err(e)) => e.to_string(),
+                        // Debug formatting escapes the bytes that are not UTF-8.
+                        _ => format!("name {file_name:?} is not UTF-8"),
+                    };
+                    self.note(&mut noted, file_name, &path, || {
+                        format!(
+                            "config directory {}: {problem}; not running it",
+                            self.path.display()
+                        )
+                    });
                     continue;
                 }
             };
-            let id = FileId::of(&meta);
-            let previous = self.seen.remove(&name).filter(|s| s.id == id);
-            let content = match previous {
-                Some(s) => s.content,
-                None => read_config(&path, &meta),
+            let (id, mtime, meta) = match fs::metadata(&path) {
+                Ok(meta) => (FileId::of(&meta), mtime_of(&meta), Ok(meta)),
+                Err(e) => match fs::symlink_metadata(&path) {
+                    // Gone between listing and stat.
+                    Err(_) => continue,
+                    // A dangling symlink: what it names is gone.
+                    Ok(link) if e.kind() == io::ErrorKind::NotFound && link.is_symlink() => {
+                        self.note(&mut noted, file_name, &path, || {
+                            let target = fs::read_link(&path).unwrap_or_default();
+                            format!(
+                                "config {name}: dangling symbolic link to {target:?}; not running it"
+                            )
+                        });
+                        continue;
+                    }
+                    Ok(_) if e.kind() == io::ErrorKind::NotFound => continue,
+                    // A symlink loop, a path that cannot be searched, ...
+                    Ok(link) => (FileId::of(&link), mtime_of(&link), Err(e.to_string())),
+                },
+            };
+            let previous = self.seen.remove(name.as_str());
+            let (content, problem) = match previous {
+                // Unchanged and fine: not even re-read.
+                Some(s) if s.id == id && s.problem.is_none() => (s.content, None),
+                // New, changed, or unusable at the last look: an unusable one
+                // is looked at again (a transient error must not stick until
+                // the file changes), but reported only when it has changed.
+                previous => match meta.and_then(|meta| read_config(&path, &meta)) {
+                    Ok(bytes) => (Some(bytes), None),
+                    Err(problem) => {
+                        let (kept, reported) = match previous {
+                            Some(s) => {
+                                (s.content, s.id == id && s.problem == Some(problem.clone()))
+                            }
+                            None => (None, false),
+                        };
+                        if !reported {
+                            unusable.push(Unusable {
+                                name: name.clone(),
+                                problem: problem.clone(),
+                            });
+                        }
+                        // Not a removal: keep what it held.
+                        (kept, Some(problem))
+                    }
+                },
             };
             if let Some(bytes) = &content {
-                snapshot.insert(name.clone(), bytes.clone());
+                snapshot.insert(name.to_string(), bytes.clone());
             }
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            seen.insert(name, Seen { id, content, mtime });
+            seen.insert(
+                name.to_string(),
+                Seen {
+                    id,
+                    content,
+                    mtime,
+                    problem,
+                },
+            );
         }
         let changes = dirscan::diff(&self.snapshot, &snapshot);
         self.seen = seen;
         self.snapshot = snapshot;
-        changes
+        self.noted = noted;
+        Rescan { changes, unusable }
+    }
+
+    /// Logs `line()` for an entry that is not a config, unless it was
+    /// logged already and has not changed since; records it in `noted`.
+    fn note(
+        &self,
+        noted: &mut HashMap<OsString, FileId>,
+        file_name: OsString,
+        path: &Path,
+        line: impl FnOnce() -> String,
+    ) {
+        // Gone between listing and lstat: nothing to say.
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            return;
+        };
+        let id = FileId::of(&meta);
+        if self.noted.get(&file_name) != Some(&id) {
+            tracing::error!("{}", line());
+        }
+        noted.insert(file_name, id);
     }
 }
 
-/// Reads a config file that is new or changed; `None` (logged) when it is
-/// not a regular file or cannot be read. An empty file is taken as a write in
-/// progress (`cat > NAME`), not yet a config.
-fn read_config(path: &Path, meta: &fs::Metadata) -> Option<Arc<[u8]>> {
-    if meta.is_dir() {
-        tracing::error!(
-            "config {}: is a directory, not a file; ignored",
-            path.display()
-        );
-        return None;
+fn mtime_of(meta: &fs::Metadata) -> SystemTime {
+    meta.modified().unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Reads a config file that is new or changed, given what `stat` said of
+/// it; `Err(problem)` when it cannot be used. Only a regular file is opened,
+/// non-blocking (a FIFO swapped in after the stat must not block the loop)
+/// and checked again once open; at most [`MAX_CONFIG_LEN`] + 1 bytes are
+/// read, since a longer text could not be passed on in `NCOLONY_CONFIG`. An
+/// empty file is taken as a write in progress (`cat > NAME`), not yet a config.
+fn read_config(path: &Path, meta: &fs::Metadata) -> Result<Arc<[u8]>, String> {
+    check_file(meta)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlag::O_NONBLOCK.bits())
+        .open(path)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let opened = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    check_file(&opened)?;
+    let bound = MAX_CONFIG_LEN + 1;
+    let capacity = usize::try_from(opened.len().min(bound)).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(capacity);
+    file.take(bound)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    // It grew after the stat.
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if let Some(problem) = config_too_large(len) {
+        return Err(problem);
     }
-    if !meta.is_file() {
-        tracing::error!("config {}: not a regular file; ignored", path.display());
-        return None;
+    if bytes.is_empty() {
+        return Err(EMPTY.to_owned());
     }
-    if meta.len() == 0 {
-        tracing::warn!(
-            "config {}: empty file; not running it until it has content",
-            path.display()
-        );
-        return None;
-    }
-    match fs::read(path) {
-        Ok(bytes) => Some(Arc::from(bytes)),
-        Err(e) => {
-            tracing::error!(
-                "config {}: cannot read: {e}; ignored until it changes",
-                path.display()
-            );
-            None
+    Ok(Arc::from(bytes))
+}
+
+const EMPTY: &str = "empty file (a write in progress?)";
+
+/// Whether what `stat` says is a config that can be read.
+fn check_file(meta: &fs::Metadata) -> Result<(), String> {
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        if let Some(problem) = config_too_large(meta.len()) {
+            return Err(problem);
         }
-    }
+        if meta.len() == 0 {
+            return Err(EMPTY.to_owned());
+        }
+        return Ok(());
+    } else if kind.is_dir() {
+        "is a directory"
+    } else if kind.is_fifo() {
+        "is a FIFO"
+    } else if kind.is_socket() {
+        "is a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "is a device"
+    } else {
+        "is a special file"
+    };
+    Err(format!("{what}, not a regular file"))
 }
 
 /// Lists a directory; a failure is logged once (and its end once), and gives
@@ -177,5 +330,163 @@ pub(crate) fn list_dir(path: &Path, failed: &mut bool, what: &str) -> Option<fs:
             }
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::fs::symlink;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn names(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Added { name, .. } => format!("+{name}"),
+                Change::Changed { name, .. } => format!("~{name}"),
+                Change::Removed { name } => format!("-{name}"),
+            })
+            .collect()
+    }
+
+    fn problems(rescan: &Rescan) -> Vec<String> {
+        rescan
+            .unusable
+            .iter()
+            .map(|u| format!("{}: {}", u.name, u.problem))
+            .collect()
+    }
+
+    fn mkfifo(path: &Path) {
+        nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    }
+
+    #[test]
+    fn a_present_but_unusable_file_is_never_a_removal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let web = dir.path().join("web");
+        let mut config = ConfigDir::new(dir.path().to_owned());
+        fs::write(&web, "1").expect("write");
+        assert_eq!(names(&config.rescan().changes), ["+web"]);
+        // Swapped for a FIFO: reported once, its content kept.
+        fs::remove_file(&web).expect("rm");
+        mkfifo(&web);
+        let rescan = config.rescan();
+        assert!(rescan.changes.is_empty(), "{:?}", rescan.changes);
+        assert_eq!(problems(&rescan), ["web: is a FIFO, not a regular file"]);
+        let rescan = config.rescan();
+        assert!(rescan.changes.is_empty() && rescan.unusable.is_empty());
+        // Truncated (a write in progress): the same.
+        fs::remove_file(&web).expect("rm");
+        fs::write(&web, "").expect("write");
+        let rescan = config.rescan();
+        assert!(rescan.changes.is_empty());
+        assert_eq!(
+            problems(&rescan),
+            ["web: empty file (a write in progress?)"]
+        );
+        // The same bytes back: nothing to do; new bytes: a change.
+        fs::write(&web, "1").expect("write");
+        let rescan = config.rescan();
+        assert!(rescan.changes.is_empty() && rescan.unusable.is_empty());
+        // (A new size: a same-size rewrite within one timestamp tick has
+        // the same identity, which only the next write would reveal.)
+        fs::write(&web, "22").expect("write");
+        assert_eq!(names(&config.rescan().changes), ["~web"]);
+        // Only a file really gone is a removal.
+        fs::remove_file(&web).expect("rm");
+        assert_eq!(names(&config.rescan().changes), ["-web"]);
+    }
+
+    #[test]
+    fn an_unusable_file_never_seen_usable_is_reported_not_added() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::create_dir(dir.path().join("adir")).expect("mkdir");
+        symlink("loop", dir.path().join("loop")).expect("symlink");
+        let mut config = ConfigDir::new(dir.path().to_owned());
+        let rescan = config.rescan();
+        assert!(rescan.changes.is_empty());
+        let reported = problems(&rescan);
+        assert_eq!(reported.len(), 2, "{reported:?}");
+        assert_eq!(reported[0], "adir: is a directory, not a regular file");
+        assert!(
+            reported[1].starts_with("loop: Too many levels of symbolic links"),
+            "{reported:?}"
+        );
+        // Once per change of identity, not once per rescan.
+        assert!(config.rescan().unusable.is_empty());
+    }
+
+    #[test]
+    fn a_config_too_large_for_ncolony_config_is_not_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let big = fs::File::create(dir.path().join("big")).expect("create");
+        // Sparse: 100 MB that cost nothing, and would cost 100 MB to read.
+        big.set_len(100_000_000).expect("set_len");
+        let mut config = ConfigDir::new(dir.path().to_owned());
+        let rescan = config.rescan();
+        assert!(rescan.changes.is_empty());
+        assert_eq!(
+            problems(&rescan),
+            [format!(
+                "big: file is 100000000 bytes, more than the {MAX_CONFIG_LEN} bytes that fit \
+                 in NCOLONY_CONFIG (Linux limits one environment string to 128 KiB)"
+            )]
+        );
+        // Exactly the bound is fine.
+        big.set_len(MAX_CONFIG_LEN).expect("set_len");
+        let rescan = config.rescan();
+        assert_eq!(names(&rescan.changes), ["+big"]);
+    }
+
+    #[test]
+    fn a_fifo_swapped_in_after_the_stat_does_not_block() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("file");
+        fs::write(&file, "1").expect("write");
+        let stat = fs::metadata(&file).expect("stat");
+        let fifo = dir.path().join("fifo");
+        mkfifo(&fifo);
+        // What the stat said was a regular file; the open finds a FIFO.
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _sent = tx.send(read_config(&fifo, &stat));
+        });
+        let read = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("opening a FIFO blocked");
+        assert_eq!(read, Err("is a FIFO, not a regular file".to_owned()));
+    }
+
+    #[test]
+    fn leftovers_bad_names_and_dangling_symlinks_never_become_configs() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for leftover in [
+            "web~",
+            "#web#",
+            "web.swp",
+            "web.bak",
+            "web.dpkg-old",
+            "web.new",
+        ] {
+            fs::write(dir.path().join(leftover), "1").expect("write");
+        }
+        fs::write(dir.path().join("new\nline"), "1").expect("write");
+        fs::write(dir.path().join("esc\x1b[2J"), "1").expect("write");
+        fs::write(
+            dir.path().join(std::ffi::OsStr::from_bytes(b"bad\xff")),
+            "1",
+        )
+        .expect("write");
+        symlink("nowhere", dir.path().join("dangling")).expect("symlink");
+        fs::write(dir.path().join("web"), "1").expect("write");
+        let mut config = ConfigDir::new(dir.path().to_owned());
+        let rescan = config.rescan();
+        assert_eq!(names(&rescan.changes), ["+web"]);
+        assert!(rescan.unusable.is_empty(), "{:?}", rescan.unusable);
+        assert_eq!(config.noted.len(), 4, "{:?}", config.noted);
     }
 }

@@ -3,7 +3,6 @@
 //! carries out the core's actions.
 
 use std::fs;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
 use super::args::MonitorArgs;
-use super::configdir::ConfigDir;
+use super::configdir::{ConfigDir, Unusable};
 use super::messagesdir::{MessagesDir, is_restart};
 use super::output::relay;
 use super::pidfiles::PidFiles;
@@ -130,6 +129,8 @@ impl Shell {
                     self.rescan(Dirty { config: true, messages: true });
                     // A safety net like the rescan: a lost SIGCHLD leaves no zombie.
                     self.reap();
+                    // After the reap, so a file is never rewritten for a child just gone.
+                    self.pid_files.refresh();
                 }
                 () = sleep => self.monitor.handle_timeout(Instant::now()),
                 Some(_) = self.relays.join_next(), if !self.relays.is_empty() => {}
@@ -205,10 +206,16 @@ impl Shell {
     fn rescan(&mut self, dirty: Dirty) {
         let now = Instant::now();
         if dirty.config {
-            for change in self.config.rescan() {
+            let rescan = self.config.rescan();
+            // Present but unusable: the core logs it and keeps a running
+            // process with its previous config.
+            for Unusable { name, problem } in rescan.unusable {
+                self.monitor.handle(now, Input::Invalid { name, problem });
+            }
+            for change in rescan.changes {
                 let input = match change {
                     Change::Added { name, content } | Change::Changed { name, content } => {
-                        config_input(&self.config.file(&name), name, &content)
+                        config_input(name, &content)
                     }
                     Change::Removed { name } => Name::new(name).ok().map(|name| {
                         tracing::info!(name = %name, "config removed");
@@ -252,18 +259,22 @@ impl Shell {
 }
 
 /// The core input for a new or changed config file: `Configured` when it is
-/// valid, else `Invalid`, whose problem the core logs (a running process
-/// keeps its previous config; a name never seen valid does not run).
-fn config_input(path: &Path, name: String, content: &[u8]) -> Option<Input> {
+/// valid (each unknown key warned about, once per content, since this runs
+/// once per change), else `Invalid` with every problem, which the core logs.
+/// The config directory only reports valid names.
+fn config_input(name: String, content: &[u8]) -> Option<Input> {
     let name = match Name::new(name) {
         Ok(name) => name,
         Err(e) => {
-            tracing::error!("config {}: {e}; ignored", path.display());
+            tracing::error!("config directory: {e}; ignored");
             return None;
         }
     };
     match ProcSpec::parse(content) {
         Ok(spec) => {
+            for unknown in &spec.unknown_keys {
+                tracing::warn!("config {name}: {unknown}");
+            }
             tracing::info!(name = %name, "config loaded");
             Some(Input::Configured {
                 name,
@@ -301,13 +312,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bad_config_becomes_invalid() {
-        let input = config_input(Path::new("/c/web"), "web".into(), b"{");
-        assert!(
-            matches!(&input, Some(Input::Invalid { name, problem }) if name.as_str() == "web" && !problem.is_empty()),
-            "{input:?}"
-        );
-        let input = config_input(Path::new("/c/web"), "web".into(), br#"{"args": ["x"]}"#);
+    fn a_bad_config_is_invalid_not_a_removal() {
+        let input = config_input("web".into(), b"{");
+        let Some(Input::Invalid { name, problem }) = input else {
+            panic!("expected Invalid, got {input:?}");
+        };
+        assert_eq!(name.as_str(), "web");
+        assert!(problem.starts_with("invalid JSON"), "{problem}");
+        let input = config_input("web".into(), br#"{"args": ["x"]}"#);
         assert!(matches!(input, Some(Input::Configured { .. })));
     }
 }

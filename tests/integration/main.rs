@@ -5,6 +5,7 @@ mod support;
 mod cli;
 mod core_rules;
 mod ctl;
+mod hostile_configs;
 mod hostile_messages;
 mod interop;
 mod monitor;

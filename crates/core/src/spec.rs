@@ -10,8 +10,9 @@ use serde_json::Value;
 
 /// A process name: a config file name that the monitor will run.
 ///
-/// Non-empty, no `/`, no NUL, no leading `.` (hidden files and a Kubernetes
-/// ConfigMap's `..data` entries), and not ending in `.new` (a write in progress).
+/// Non-empty, no `/`, no control character (a newline or an ESC would reach
+/// the log), and not a name the monitor ignores ([`is_ignored`]: a leading
+/// `.`, a write in progress, an editor or package-manager leftover).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Name(String);
 
@@ -33,6 +34,16 @@ pub enum NameError {
     /// The name ends with `.new`, so the monitor would ignore it.
     #[error("name {0:?} ends with '.new', which the monitor ignores")]
     New(String),
+    /// The name contains a control character (newline, ESC, ...).
+    #[error("name {0:?} contains a control character")]
+    Control(String),
+    /// The name looks like an editor backup or swap file, a temporary file or
+    /// a package manager's copy (`web~`, `#web#`, `web.swp`, `web.dpkg-old`,
+    /// ...), so the monitor would ignore it.
+    #[error(
+        "name {0:?} looks like an editor or package-manager leftover, which the monitor ignores"
+    )]
+    Leftover(String),
 }
 
 impl Name {
@@ -45,10 +56,14 @@ impl Name {
             Err(NameError::Slash(s))
         } else if s.contains('\0') {
             Err(NameError::Nul(s))
+        } else if s.chars().any(char::is_control) {
+            Err(NameError::Control(s))
         } else if s.starts_with('.') {
             Err(NameError::Dot(s))
         } else if s.ends_with(".new") {
             Err(NameError::New(s))
+        } else if is_ignored(&s) {
+            Err(NameError::Leftover(s))
         } else {
             Ok(Name(s))
         }
@@ -72,11 +87,108 @@ impl AsRef<str> for Name {
     }
 }
 
-/// Whether a directory entry is skipped by the monitor and the checkers:
-/// dot entries (including a ConfigMap's `..data` and timestamped directories)
-/// and `.new` files that a writer has not yet renamed into place.
+/// The name endings of files that are not configs: `.new` (a write not yet
+/// renamed into place), editor backups and swap files (`~`, `.swp`, `.swx`),
+/// temporary and backup copies (`.tmp`, `.bak`, `.orig`, the last one also
+/// left by `patch`), and the copies dpkg and rpm leave next to a config they
+/// did not overwrite or did replace.
+pub const IGNORED_SUFFIXES: &[&str] = &[
+    ".new",
+    "~",
+    ".swp",
+    ".swx",
+    ".tmp",
+    ".bak",
+    ".orig",
+    ".dpkg-old",
+    ".dpkg-new",
+    ".dpkg-dist",
+    ".rpmnew",
+    ".rpmsave",
+];
+
+/// Whether a directory entry is skipped by the monitor, the checkers and
+/// `ctl status`: dot entries (including a ConfigMap's `..data` and
+/// timestamped directories), Emacs auto-save files (`#NAME#`), and names
+/// ending in one of [`IGNORED_SUFFIXES`]. `cp web web~` must not start a
+/// second copy of `web`.
 pub fn is_ignored(file_name: &str) -> bool {
-    file_name.starts_with('.') || file_name.ends_with(".new")
+    file_name.starts_with('.')
+        || (file_name.len() >= 2 && file_name.starts_with('#') && file_name.ends_with('#'))
+        || IGNORED_SUFFIXES.iter().any(|s| file_name.ends_with(s))
+}
+
+/// The longest config text, in bytes, that a child can be given: it is
+/// passed as `NCOLONY_CONFIG=TEXT`, and Linux limits one environment string
+/// (with its NUL) to `MAX_ARG_STRLEN`, 32 pages of 4 KiB (128 KiB); a longer
+/// one makes every `execve` fail with "Argument list too long".
+pub const MAX_CONFIG_LEN: u64 = 32 * 4096 - "NCOLONY_CONFIG=".len() as u64 - 1;
+
+/// The problem with a config of `len` bytes, if it is too large to pass on
+/// in `NCOLONY_CONFIG` (see [`MAX_CONFIG_LEN`]).
+pub fn config_too_large(len: u64) -> Option<String> {
+    (len > MAX_CONFIG_LEN).then(|| {
+        format!(
+            "file is {len} bytes, more than the {MAX_CONFIG_LEN} bytes that fit in \
+             NCOLONY_CONFIG (Linux limits one environment string to 128 KiB)"
+        )
+    })
+}
+
+/// The top-level keys the monitor reads.
+pub const KNOWN_KEYS: &[&str] = &["args", "env", "env_inherit", "uid", "gid", "group"];
+
+/// A top-level key of a config file that the monitor does not read and that
+/// is not namespaced (extension keys, such as `ncolony.beatcheck`, contain a
+/// `.`): most likely a misspelling. Its `Display` is the warning to log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownKey {
+    /// The key as written.
+    pub key: String,
+    /// The known key closest to it, if one is close enough.
+    pub suggestion: Option<&'static str>,
+}
+
+impl fmt::Display for UnknownKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown key {:?} (ignored)", self.key)?;
+        if let Some(known) = self.suggestion {
+            write!(f, "; did you mean {known:?}?")?;
+        }
+        Ok(())
+    }
+}
+
+/// How similar (Jaro-Winkler, 0 to 1) a key must be to a known one to be
+/// suggested: close enough for a typo, a transposition or a missing `_`
+/// (`grup`, `agrs`, `envinherit`), not for an unrelated word.
+const SUGGESTION_SIMILARITY: f64 = 0.8;
+
+/// The top-level keys of a config object that are neither read by the
+/// monitor ([`KNOWN_KEYS`]) nor namespaced (containing a `.`), sorted, each
+/// with the closest known key. `ctl` can warn with the same list.
+pub fn unknown_keys(map: &serde_json::Map<String, Value>) -> Vec<UnknownKey> {
+    // Sorted whatever the map's order (serde_json's `preserve_order` is a
+    // feature some builds turn on), so the warnings are the same for the
+    // same text.
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    keys.into_iter()
+        .filter(|k| !k.contains('.') && !KNOWN_KEYS.contains(&k.as_str()))
+        .map(|k| {
+            let lower = k.to_lowercase();
+            let suggestion = KNOWN_KEYS
+                .iter()
+                .map(|known| (strsim::jaro_winkler(&lower, known), *known))
+                .filter(|(score, _)| *score >= SUGGESTION_SIMILARITY)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, known)| known);
+            UnknownKey {
+                key: k.clone(),
+                suggestion,
+            }
+        })
+        .collect()
 }
 
 /// A validated process configuration: what to run and how.
@@ -96,6 +208,9 @@ pub struct ProcSpec {
     pub groups: Vec<String>,
     /// The file's exact text, passed to the child as `NCOLONY_CONFIG`.
     pub text: String,
+    /// Keys that look misspelled ([`unknown_keys`]); the monitor warns once
+    /// per file content and runs the process anyway.
+    pub unknown_keys: Vec<UnknownKey>,
 }
 
 /// Every problem found in one config file.
@@ -118,8 +233,14 @@ impl ProcSpec {
     /// Parses and validates a config file's bytes.
     ///
     /// Keys other than `args`, `env`, `env_inherit`, `uid`, `gid` and `group`
-    /// are allowed and ignored (side programs keep their settings there).
+    /// are allowed and ignored (side programs keep their settings there);
+    /// those without a `.` are listed in [`ProcSpec::unknown_keys`]. A text
+    /// longer than [`MAX_CONFIG_LEN`] is refused: no child could be given it.
     pub fn parse(bytes: &[u8]) -> Result<Self, SpecError> {
+        let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if let Some(problem) = config_too_large(len) {
+            return Err(SpecError::one(problem));
+        }
         let text = std::str::from_utf8(bytes)
             .map_err(|e| SpecError::one(format!("not UTF-8: {e}")))?
             .to_owned();
@@ -195,6 +316,7 @@ impl ProcSpec {
             gid,
             groups,
             text,
+            unknown_keys: unknown_keys(&map),
         })
     }
 
@@ -366,9 +488,97 @@ mod tests {
     #[test]
     fn names_are_validated() {
         assert!(Name::new("web-1.conf").is_ok());
+        assert!(Name::new("x".repeat(255)).is_ok());
+        assert!(Name::new("caf\u{e9}#1").is_ok());
         for bad in ["", "a/b", ".hidden", "..data", "web.new", "a\0b"] {
             assert!(Name::new(bad).is_err(), "{bad:?} accepted");
         }
         assert!(is_ignored("..data") && is_ignored("x.new") && !is_ignored("x"));
+    }
+
+    #[test]
+    fn editor_and_package_manager_leftovers_are_ignored_and_refused() {
+        for leftover in [
+            "web~",
+            "#web#",
+            "web.swp",
+            "web.swx",
+            "web.tmp",
+            "web.bak",
+            "web.orig",
+            "web.dpkg-old",
+            "web.dpkg-new",
+            "web.dpkg-dist",
+            "web.rpmnew",
+            "web.rpmsave",
+        ] {
+            assert!(is_ignored(leftover), "{leftover:?} not ignored");
+            assert_eq!(
+                Name::new(leftover),
+                Err(NameError::Leftover(leftover.to_owned()))
+            );
+        }
+        for name in [
+            "web", "#web", "web#", "web.swp2", "swp", "tmp", "web-bak", "#",
+        ] {
+            assert!(!is_ignored(name), "{name:?} ignored");
+            assert!(Name::new(name).is_ok(), "{name:?} refused");
+        }
+    }
+
+    #[test]
+    fn control_characters_in_names_are_refused_and_escaped() {
+        for bad in ["a\nb", "a\x1b[31mred", "tab\there", "del\x7f", "c1\u{85}"] {
+            let err = Name::new(bad).expect_err("control character accepted");
+            assert_eq!(err, NameError::Control(bad.to_owned()));
+            let shown = err.to_string();
+            assert!(
+                !shown.chars().any(char::is_control),
+                "raw control character in {shown:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_config_too_large_for_ncolony_config_is_refused() {
+        // `NCOLONY_CONFIG=` + text + NUL must fit in MAX_ARG_STRLEN.
+        assert_eq!(MAX_CONFIG_LEN + 15 + 1, 131_072);
+        let pad = |len: usize| {
+            let head = r#"{"args": ["x"], "pad": ""#;
+            let fill = len - head.len() - 2;
+            format!("{head}{}\"}}", "a".repeat(fill))
+        };
+        let max = usize::try_from(MAX_CONFIG_LEN).expect("small");
+        let fits = pad(max);
+        assert_eq!(fits.len(), max);
+        assert!(ProcSpec::parse(fits.as_bytes()).is_ok());
+        let over = pad(max + 1);
+        let err = ProcSpec::parse(over.as_bytes()).expect_err("too large");
+        assert_eq!(
+            err.to_string(),
+            "file is 131057 bytes, more than the 131056 bytes that fit in NCOLONY_CONFIG \
+             (Linux limits one environment string to 128 KiB)"
+        );
+        assert_eq!(config_too_large(MAX_CONFIG_LEN), None);
+    }
+
+    #[test]
+    fn unknown_keys_are_listed_with_the_closest_known_one() {
+        let text = r#"{"args": ["x"], "grup": ["g"], "ncolony.beatcheck": {}, "agrs": 1,
+                       "envinherit": [], "Env": {}, "comment": "hi", "x.y": 2}"#;
+        let spec = ProcSpec::parse(text.as_bytes()).expect("valid");
+        let shown: Vec<String> = spec.unknown_keys.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                r#"unknown key "Env" (ignored); did you mean "env"?"#,
+                r#"unknown key "agrs" (ignored); did you mean "args"?"#,
+                r#"unknown key "comment" (ignored)"#,
+                r#"unknown key "envinherit" (ignored); did you mean "env_inherit"?"#,
+                r#"unknown key "grup" (ignored); did you mean "group"?"#,
+            ]
+        );
+        let clean = ProcSpec::parse(br#"{"args": ["x"], "group": [], "a.b": 1}"#).expect("valid");
+        assert!(clean.unknown_keys.is_empty());
     }
 }
