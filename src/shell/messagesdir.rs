@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use ncolony_core::message::Message;
-use ncolony_core::spec::is_ignored;
+use ncolony_core::spec::is_hidden_or_partial;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 
@@ -125,7 +125,7 @@ impl MessagesDir {
         let mut names: Vec<String> = entries
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !is_ignored(n))
+            .filter(|n| !is_hidden_or_partial(n))
             .collect();
         names.sort();
         let mut left = HashMap::new();

@@ -113,9 +113,17 @@ pub const IGNORED_SUFFIXES: &[&str] = &[
 /// ending in one of [`IGNORED_SUFFIXES`]. `cp web web~` must not start a
 /// second copy of `web`.
 pub fn is_ignored(file_name: &str) -> bool {
-    file_name.starts_with('.')
+    is_hidden_or_partial(file_name)
         || (file_name.len() >= 2 && file_name.starts_with('#') && file_name.ends_with('#'))
         || IGNORED_SUFFIXES.iter().any(|s| file_name.ends_with(s))
+}
+
+/// Whether a directory entry is a dot entry or a write in progress
+/// (`*.new`): the entries the messages directory skips. Its other names are
+/// messages, whatever they are called (the original's are `NNNMessage.PID`),
+/// so editor leftovers there are read and deleted like any message.
+pub fn is_hidden_or_partial(file_name: &str) -> bool {
+    file_name.starts_with('.') || file_name.ends_with(".new")
 }
 
 /// The longest config text, in bytes, that a child can be given: it is
@@ -494,6 +502,9 @@ mod tests {
             assert!(Name::new(bad).is_err(), "{bad:?} accepted");
         }
         assert!(is_ignored("..data") && is_ignored("x.new") && !is_ignored("x"));
+        // The messages directory skips only dot names and writes in progress.
+        assert!(is_hidden_or_partial(".x") && is_hidden_or_partial("x.new"));
+        assert!(!is_hidden_or_partial("web~") && !is_hidden_or_partial("1Message.2.tmp"));
     }
 
     #[test]
