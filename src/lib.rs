@@ -11,6 +11,7 @@ pub use ncolony_core as core;
 
 mod args;
 mod atomic;
+mod dirfile;
 pub mod logging;
 
 pub mod beatcheck;

@@ -5,13 +5,14 @@ use std::fmt;
 use std::fs;
 use std::path::Path;
 
-use ncolony_core::spec::{ProcSpec, is_ignored};
+use ncolony_core::spec::{Name, ProcSpec, is_ignored};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde_json::{Map, Value};
 
 use super::{CtlError, Places, check_dir, pyjson};
+use crate::shell::configdir::read_config;
 
 /// One configured process, as [`status`] sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,19 +134,34 @@ pub(crate) fn configs(places: &Places) -> Result<Vec<Config>, CtlError> {
     let mut list = Vec::new();
     for entry in fs::read_dir(&places.config).map_err(read_error)? {
         let entry = entry.map_err(read_error)?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_ignored(&name) {
-            continue;
-        }
+        // A name the monitor refuses is listed as invalid, escaped: it must
+        // not reach a terminal raw.
+        let name = match entry.file_name().into_string() {
+            Ok(name) if is_ignored(&name) => continue,
+            Ok(name) => match Name::new(name.as_str()) {
+                Ok(_) => name,
+                Err(e) => {
+                    list.push((name.escape_debug().to_string(), Err(e.to_string())));
+                    continue;
+                }
+            },
+            Err(raw) => {
+                let name = format!("{raw:?}");
+                list.push((name, Err("name is not UTF-8".to_owned())));
+                continue;
+            }
+        };
         let path = entry.path();
         // Follow symlinks, as the monitor does; a vanished entry is skipped.
-        if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        let Ok(meta) = fs::metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() {
             continue;
         }
-        let spec = match fs::read(&path) {
-            Err(e) => Err(format!("unreadable: {e}")),
-            Ok(bytes) => ProcSpec::parse(&bytes).map_err(|e| e.to_string()),
-        };
+        // Read exactly as the monitor reads it: bounded, never blocking.
+        let spec = read_config(&path, &meta)
+            .and_then(|bytes| ProcSpec::parse(&bytes).map_err(|e| e.to_string()));
         list.push((name, spec));
     }
     list.sort_by(|a, b| a.0.cmp(&b.0));

@@ -14,16 +14,17 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read as _};
-use std::os::unix::fs::{FileTypeExt as _, MetadataExt, OpenOptionsExt as _};
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use ncolony_core::dirscan::{self, Change, Snapshot};
 use ncolony_core::spec::{MAX_CONFIG_LEN, Name, config_too_large, is_ignored};
-use nix::fcntl::OFlag;
+
+use crate::dirfile::{Opened, Symlinks, not_regular, open_regular, read_bounded};
 
 /// What identifies a file's version without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,26 +259,18 @@ fn mtime_of(meta: &fs::Metadata) -> SystemTime {
 /// and checked again once open; at most [`MAX_CONFIG_LEN`] + 1 bytes are
 /// read, since a longer text could not be passed on in `NCOLONY_CONFIG`. An
 /// empty file is taken as a write in progress (`cat > NAME`), not yet a config.
-fn read_config(path: &Path, meta: &fs::Metadata) -> Result<Arc<[u8]>, String> {
+pub(crate) fn read_config(path: &Path, meta: &fs::Metadata) -> Result<Arc<[u8]>, String> {
     check_file(meta)?;
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let opened = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    let cannot_read = |e: io::Error| format!("cannot read: {e}");
+    let (opened, file) = match open_regular(path, Symlinks::Follow).map_err(cannot_read)? {
+        Opened::File(opened, file) => (opened, file),
+        Opened::NotRegular(_, what) => return Err(format!("is {what}, not a regular file")),
+    };
     check_file(&opened)?;
-    let bound = MAX_CONFIG_LEN + 1;
-    let capacity = usize::try_from(opened.len().min(bound)).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(capacity);
-    file.take(bound)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    // It grew after the stat.
-    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-    if let Some(problem) = config_too_large(len) {
-        return Err(problem);
-    }
+    let Some(bytes) = read_bounded(&file, &opened, MAX_CONFIG_LEN).map_err(cannot_read)? else {
+        // It grew after the stat.
+        return Err(config_too_large(MAX_CONFIG_LEN + 1).unwrap_or_default());
+    };
     if bytes.is_empty() {
         return Err(EMPTY.to_owned());
     }
@@ -288,27 +281,16 @@ const EMPTY: &str = "empty file (a write in progress?)";
 
 /// Whether what `stat` says is a config that can be read.
 fn check_file(meta: &fs::Metadata) -> Result<(), String> {
-    let kind = meta.file_type();
-    let what = if kind.is_file() {
-        if let Some(problem) = config_too_large(meta.len()) {
-            return Err(problem);
-        }
-        if meta.len() == 0 {
-            return Err(EMPTY.to_owned());
-        }
-        return Ok(());
-    } else if kind.is_dir() {
-        "is a directory"
-    } else if kind.is_fifo() {
-        "is a FIFO"
-    } else if kind.is_socket() {
-        "is a socket"
-    } else if kind.is_char_device() || kind.is_block_device() {
-        "is a device"
-    } else {
-        "is a special file"
-    };
-    Err(format!("{what}, not a regular file"))
+    if let Some(what) = not_regular(meta) {
+        return Err(format!("is {what}, not a regular file"));
+    }
+    if let Some(problem) = config_too_large(meta.len()) {
+        return Err(problem);
+    }
+    if meta.len() == 0 {
+        return Err(EMPTY.to_owned());
+    }
+    Ok(())
 }
 
 /// Lists a directory; a failure is logged once (and its end once), and gives

@@ -8,17 +8,17 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use ncolony_core::message::Message;
 use ncolony_core::spec::is_hidden_or_partial;
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
 
 use super::configdir::list_dir;
+use crate::dirfile::{Opened, Symlinks, not_regular, open_regular, read_bounded};
 
 /// The largest message file read. A message is a small JSON object (the
 /// longest the original writes is well under 1 KiB); a bigger file is refused
@@ -156,9 +156,9 @@ impl MessagesDir {
         if let Some(what) = not_regular(&meta) {
             return Entry::left_alone(&meta, what);
         }
-        let (meta, read) = match open_regular(path) {
+        let (meta, read) = match open_regular(path, Symlinks::Refuse) {
             Ok(Opened::File(meta, file)) => {
-                let read = read_bounded(&file, &meta);
+                let read = read_bounded(&file, &meta, MAX_MESSAGE_BYTES);
                 (meta, read)
             }
             Ok(Opened::NotRegular(meta, what)) => return Entry::left_alone(&meta, what),
@@ -170,7 +170,7 @@ impl MessagesDir {
         // An empty file is most likely `echo ... > FILE` caught between its
         // create and its write: leave it, the write's CLOSE_WRITE brings us
         // back. One that stays empty is dropped later.
-        if matches!(&read, Ok(Content::Bytes(b)) if b.is_empty()) && is_fresh(&meta) {
+        if matches!(&read, Ok(Some(b)) if b.is_empty()) && is_fresh(&meta) {
             return Entry::Skip;
         }
         if let Err(e) = fs::remove_file(path) {
@@ -180,16 +180,16 @@ impl MessagesDir {
             return Entry::Left(Left::new(&meta, format!("cannot delete: {e}; ignored")));
         }
         match read {
-            Ok(Content::Bytes(bytes)) if bytes.is_empty() => {
+            Ok(Some(bytes)) if bytes.is_empty() => {
                 tracing::error!("message {}: empty file; deleted", path.display());
                 Entry::Skip
             }
-            Ok(Content::Bytes(bytes)) => Entry::Taken(Pending {
+            Ok(Some(bytes)) => Entry::Taken(Pending {
                 path: path.to_owned(),
                 bytes,
                 before_start: self.is_before_start(&meta),
             }),
-            Ok(Content::TooBig) => {
+            Ok(None) => {
                 tracing::error!(
                     "message {}: larger than {} KiB, the bound for a message; deleted",
                     path.display(),
@@ -221,75 +221,6 @@ fn is_swapped(e: &io::Error) -> bool {
         e.raw_os_error().map(Errno::from_raw),
         Some(Errno::ENOENT | Errno::ELOOP | Errno::ENXIO)
     )
-}
-
-/// What an entry is, when it is not a regular file (as seen without
-/// following a symlink).
-fn not_regular(meta: &fs::Metadata) -> Option<&'static str> {
-    let t = meta.file_type();
-    if t.is_file() {
-        None
-    } else if t.is_dir() {
-        Some("a directory")
-    } else if t.is_symlink() {
-        Some("a symlink")
-    } else if t.is_fifo() {
-        Some("a FIFO")
-    } else if t.is_socket() {
-        Some("a socket")
-    } else if t.is_char_device() {
-        Some("a character device")
-    } else if t.is_block_device() {
-        Some("a block device")
-    } else {
-        Some("an entry of unknown type")
-    }
-}
-
-/// An opened entry.
-enum Opened {
-    /// A regular file, and its metadata from the descriptor.
-    File(fs::Metadata, fs::File),
-    /// Not a regular file after all: it was swapped after the check.
-    NotRegular(fs::Metadata, &'static str),
-}
-
-/// Opens an entry that looked like a regular file, without following a
-/// symlink and without blocking (a FIFO swapped in would wait for a writer),
-/// and checks what the descriptor really is.
-fn open_regular(path: &Path) -> io::Result<Opened> {
-    // std adds O_CLOEXEC itself.
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
-        .open(path)?;
-    let meta = file.metadata()?;
-    Ok(match not_regular(&meta) {
-        None => Opened::File(meta, file),
-        Some(what) => Opened::NotRegular(meta, what),
-    })
-}
-
-/// A message file's content, or the fact it is over the bound.
-enum Content {
-    Bytes(Vec<u8>),
-    TooBig,
-}
-
-/// Reads at most [`MAX_MESSAGE_BYTES`] (plus one, to tell a file over the
-/// bound); a file whose size already says it is over is not read at all.
-fn read_bounded(file: &fs::File, meta: &fs::Metadata) -> io::Result<Content> {
-    if meta.len() > MAX_MESSAGE_BYTES {
-        return Ok(Content::TooBig);
-    }
-    // The size may be stale (the file is still being written): the bound
-    // holds whatever it says.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_MESSAGE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_MESSAGE_BYTES {
-        return Ok(Content::TooBig);
-    }
-    Ok(Content::Bytes(bytes))
 }
 
 /// Whether a file was modified within [`EMPTY_MESSAGE_GRACE`] of now (or its
@@ -392,7 +323,10 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         let path = fifo.clone();
         std::thread::spawn(move || {
-            tx.send(open_regular(&path).map(|o| matches!(o, Opened::NotRegular(_, "a FIFO"))))
+            tx.send(
+                open_regular(&path, Symlinks::Refuse)
+                    .map(|o| matches!(o, Opened::NotRegular(_, "a FIFO"))),
+            )
         });
         let opened = rx
             .recv_timeout(Duration::from_secs(5))
@@ -400,7 +334,7 @@ mod tests {
         assert!(opened.expect("opened"), "a FIFO was taken for a file");
         let link = tmp.path().join("zero");
         std::os::unix::fs::symlink("/dev/zero", &link).expect("symlink");
-        let e = open_regular(&link).err().expect("a symlink was followed");
+        let e = open_regular(&link, Symlinks::Refuse).expect_err("a symlink was followed");
         assert!(is_swapped(&e), "{e}");
     }
 
@@ -433,7 +367,10 @@ mod tests {
         let mut file = fs::File::open(&path).expect("open");
         let meta = file.metadata().expect("fstat");
         fs::write(&path, vec![b' '; 2 * MAX_MESSAGE_BYTES as usize]).expect("grow");
-        assert!(matches!(read_bounded(&file, &meta), Ok(Content::TooBig)));
+        assert!(matches!(
+            read_bounded(&file, &meta, MAX_MESSAGE_BYTES),
+            Ok(None)
+        ));
         let read = std::io::Seek::stream_position(&mut file).expect("offset");
         assert_eq!(read, MAX_MESSAGE_BYTES + 1, "read past the bound");
     }

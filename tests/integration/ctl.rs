@@ -623,6 +623,31 @@ fn status_lists_configured_processes() {
 }
 
 #[test]
+fn status_reads_configs_as_the_monitor_does() {
+    let c = Colony::new();
+    // Over the NCOLONY_CONFIG bound: invalid, and not read whole.
+    let huge = fs::File::create(c.config.join("huge")).expect("create");
+    huge.set_len(1 << 40).expect("sparse 1 TiB");
+    fs::write(c.config.join("esc\x1b[31mred"), r#"{"args": ["x"]}"#).expect("write");
+    fs::write(c.config.join("web~"), r#"{"args": ["x"]}"#).expect("write");
+    let out = stdout(&ok(ctl(&c, &["status"])));
+    assert!(
+        !out.contains('\x1b'),
+        "a raw ESC reached the output: {out:?}"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("esc\\u{1b}[31mred\tinvalid\t") && lines[0].contains("control"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("huge\tinvalid\tfile is 1099511627776 bytes"),
+        "{out}"
+    );
+}
+
+#[test]
 fn status_with_a_pid_dir_tells_running_from_stopped() {
     let c = Colony::new();
     ok(ctl(&c, &["add", "alive", "--cmd", "x"]));
