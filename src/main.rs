@@ -30,6 +30,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // First, so that even a usage error cannot block on or die of stderr.
+    let _output = ncolony::logging::init();
     let parsed = negatives_are_values(Cli::command())
         .try_get_matches()
         .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
@@ -43,11 +45,10 @@ fn main() -> ExitCode {
             err.exit()
         }
         Err(err) => {
-            eprintln!("ncolony: {}", one_line(&err));
+            ncolony::logging::write_line(&format!("ncolony: {}", one_line(&err)));
             return ExitCode::from(2);
         }
     };
-    ncolony::logging::init();
     let result = match cli.command {
         Command::Monitor(args) => ncolony::shell::run(args),
         Command::Ctl(args) => ncolony::ctl::run(args),
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("ncolony: {err:#}");
+            ncolony::logging::write_line(&format!("ncolony: {err:#}"));
             ExitCode::FAILURE
         }
     }

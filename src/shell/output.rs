@@ -1,12 +1,16 @@
 //! Child output: each child's pipe is read by a small task on the loop's
-//! thread, and every line is written to stderr as `[NAME] line`, bytes
-//! passed through undecoded. Output is data, not logs: it bypasses `tracing`.
+//! thread, and every line goes to stderr as `[NAME] line`, bytes passed
+//! through undecoded. Output is data, not logs: it bypasses `tracing`, but
+//! takes the same non-blocking queue ([`crate::logging`]), so a stuck stderr
+//! never stalls the loop and lines keep their order.
 
 use std::cell::RefCell;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::OwnedFd;
 
 use tokio::net::unix::pipe;
+
+use crate::logging;
 
 /// Longest line kept before it is written out in pieces.
 const MAX_LINE: usize = 64 * 1024;
@@ -48,7 +52,7 @@ pub(crate) async fn relay(name: String, fd: OwnedFd) {
         out.extend_from_slice(prefix.as_bytes());
         out.extend_from_slice(&partial);
         out.push(b'\n');
-        write_stderr(&out);
+        logging::write(out);
     }
 }
 
@@ -61,7 +65,7 @@ fn read_chunk(rx: &pipe::Receiver, prefix: &str, partial: &mut Vec<u8>) -> io::R
     }
     BUF.with_borrow_mut(|buf| {
         let n = rx.try_read(buf)?;
-        write_stderr(&split_lines(prefix, partial, &buf[..n]));
+        logging::write(split_lines(prefix, partial, &buf[..n]));
         Ok(n)
     })
 }
@@ -90,14 +94,6 @@ fn split_lines(prefix: &str, partial: &mut Vec<u8>, data: &[u8]) -> Vec<u8> {
         partial.shrink_to_fit();
     }
     out
-}
-
-fn write_stderr(bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    // Nothing sensible can be done if stderr itself is gone.
-    let _ignored = io::stderr().lock().write_all(bytes);
 }
 
 #[cfg(test)]
