@@ -3,6 +3,7 @@
 mod support;
 
 mod ctl;
+mod hostile_output;
 mod interop;
 mod monitor;
 mod side;
