@@ -11,6 +11,12 @@
 //! missing. When stderr is closed (its reader gone: EPIPE) or fails, the
 //! output is discarded and the program carries on.
 //!
+//! A stderr that is read, only slower than children write, is not stuck:
+//! then the relays of children's output wait for room (never the program's
+//! own thread: a relay pauses, so the child waits on its pipe, as it would
+//! on any pipe), and nothing is lost. Children's output may fill only part
+//! of the queue, so the program's own log lines still fit meanwhile.
+//!
 //! Not `tracing-appender`'s non-blocking writer: its queue bounds lines, not
 //! bytes (children's lines can be 64 KiB each), it cannot say where lines
 //! were dropped, and its guard prints to stdout when the queue is full at
@@ -36,6 +42,11 @@ const BATCH: usize = 64 * 1024;
 /// How long the writer waits before retrying a non-blocking stderr that is
 /// full (a file description someone else set `O_NONBLOCK` on).
 const RETRY_FULL: Duration = Duration::from_millis(10);
+/// A write to stderr that has not progressed for this long means stderr is
+/// stuck: children's lines are then dropped rather than waited for.
+const STALL: Duration = Duration::from_millis(500);
+/// How often a relay waiting for room in the queue looks again.
+const RETRY_ROOM: Duration = Duration::from_millis(10);
 
 /// Flushes the output queue (briefly) when dropped: hold it until the
 /// program's last line is written.
@@ -78,11 +89,32 @@ pub fn write_line(text: &str) {
     write(line);
 }
 
-/// Queues complete output lines (each ending in `\n`, as children's lines
-/// are relayed) for stderr, or drops them if the queue is full.
+/// Queues complete output lines (each ending in `\n`) for stderr, or drops
+/// them if the queue is full. Never waits.
 pub(crate) fn write(lines: Vec<u8>) {
     if !lines.is_empty() {
         queue().push(lines);
+    }
+}
+
+/// Queues a child's complete output lines for stderr: while the queue is
+/// full but stderr is moving, waits (asynchronously: the loop goes on) for
+/// room; once stderr is stuck, drops them.
+pub(crate) async fn write_child(mut lines: Vec<u8>) {
+    if lines.is_empty() {
+        return;
+    }
+    let queue = queue();
+    while let Err(back) = queue.push_child(lines) {
+        lines = back;
+        tokio::time::sleep(RETRY_ROOM).await;
+    }
+}
+
+/// [`write_child`] for a relay on a thread of its own.
+pub(crate) fn write_child_blocking(lines: Vec<u8>) {
+    if !lines.is_empty() {
+        queue().push_child_blocking(lines);
     }
 }
 
@@ -101,6 +133,7 @@ fn queue() -> &'static Queue {
             Limits {
                 bytes: MAX_QUEUED_BYTES,
                 lines: MAX_QUEUED_LINES,
+                stall: STALL,
             },
             io::stderr(),
         )
@@ -126,6 +159,20 @@ impl Write for QueueWriter {
 struct Limits {
     bytes: usize,
     lines: usize,
+    /// How long without progress makes stderr stuck.
+    stall: Duration,
+}
+
+impl Limits {
+    /// What children's output may fill: three quarters, so the program's
+    /// own lines still fit while children's wait for room.
+    fn for_children(self) -> Limits {
+        Limits {
+            bytes: self.bytes / 4 * 3,
+            lines: self.lines / 4 * 3,
+            stall: self.stall,
+        }
+    }
 }
 
 /// An entry of the queue.
@@ -147,6 +194,28 @@ struct State {
     idle: bool,
     /// The writer is writing a batch taken off the queue.
     busy: bool,
+    /// When the writer last took a batch or wrote some of it.
+    progress: Option<Instant>,
+}
+
+impl State {
+    fn fits(&self, text: &[u8], lines: usize, limits: Limits) -> bool {
+        self.bytes + text.len() <= limits.bytes && self.lines + lines <= limits.lines
+    }
+
+    /// Whether stderr has taken nothing for `stall`.
+    fn is_stuck(&self, stall: Duration) -> bool {
+        self.busy && self.progress.is_some_and(|t| t.elapsed() >= stall)
+    }
+
+    /// Counts `lines` as dropped at this point of the queue.
+    fn drop_lines(&mut self, lines: usize) {
+        let n = lines as u64;
+        match self.items.back_mut() {
+            Some(Item::Dropped(count)) => *count += n,
+            _ => self.items.push_back(Item::Dropped(n)),
+        }
+    }
 }
 
 /// A bounded queue of output lines and the thread that writes it out.
@@ -201,28 +270,51 @@ impl Queue {
     /// Queues `text` (complete lines) unless that would pass the limits,
     /// in which case its lines are counted as dropped at this point.
     fn push(&self, text: Vec<u8>) {
+        let _done = self.enqueue(text, false);
+    }
+
+    /// Queues a child's `text` if it fits in the children's part of the
+    /// queue; else drops it if stderr is stuck, or hands it back to be
+    /// tried again.
+    fn push_child(&self, text: Vec<u8>) -> Result<(), Vec<u8>> {
+        self.enqueue(text, true)
+    }
+
+    /// [`Queue::push_child`], sleeping while it hands the lines back.
+    fn push_child_blocking(&self, mut text: Vec<u8>) {
+        while let Err(back) = self.push_child(text) {
+            text = back;
+            thread::sleep(RETRY_ROOM);
+        }
+    }
+
+    fn enqueue(&self, text: Vec<u8>, child: bool) -> Result<(), Vec<u8>> {
         if self.direct {
             // Nothing sensible can be done if stderr itself is gone.
             let _ignored = io::stderr().write_all(&text);
-            return;
+            return Ok(());
         }
         let lines = text.iter().filter(|&&b| b == b'\n').count().max(1);
         let mut st = self.lock();
-        if st.bytes + text.len() > self.limits.bytes || st.lines + lines > self.limits.lines {
-            let n = lines as u64;
-            match st.items.back_mut() {
-                Some(Item::Dropped(count)) => *count += n,
-                _ => st.items.push_back(Item::Dropped(n)),
-            }
+        let limits = if child {
+            self.limits.for_children()
         } else {
+            self.limits
+        };
+        if st.fits(&text, lines, limits) {
             st.bytes += text.len();
             st.lines += lines;
             st.items.push_back(Item::Lines { text, lines });
+        } else if child && !st.is_stuck(self.limits.stall) {
+            return Err(text);
+        } else {
+            st.drop_lines(lines);
         }
         if st.idle {
             st.idle = false;
             self.work.notify_one();
         }
+        Ok(())
     }
 
     /// Waits until the queue is empty and written, at most `timeout`.
@@ -251,7 +343,8 @@ impl Queue {
         let mut lost: Option<(u64, String)> = None;
         loop {
             let taken = self.take_batch(&mut batch, lost.as_ref());
-            match write_all(&mut sink, &batch) {
+            let progressed = || self.lock().progress = Some(Instant::now());
+            match write_all(&mut sink, &batch, progressed) {
                 Ok(()) => lost = None,
                 Err(e) => {
                     let (count, _) = lost.get_or_insert_with(|| (0, e.to_string()));
@@ -288,6 +381,7 @@ impl Queue {
         }
         st.idle = false;
         st.busy = true;
+        st.progress = Some(Instant::now());
         let mut taken = Taken::default();
         while batch.len() < BATCH {
             match st.items.pop_front() {
@@ -319,12 +413,16 @@ struct Taken {
     dropped: u64,
 }
 
-/// `write_all` that also waits out a full non-blocking sink.
-fn write_all(sink: &mut impl Write, mut buf: &[u8]) -> io::Result<()> {
+/// `write_all` that also waits out a full non-blocking sink, and calls
+/// `progressed` after each write that took some bytes.
+fn write_all(sink: &mut impl Write, mut buf: &[u8], progressed: impl Fn()) -> io::Result<()> {
     while !buf.is_empty() {
         match sink.write(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => buf = &buf[n..],
+            Ok(n) => {
+                buf = &buf[n..];
+                progressed();
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(RETRY_FULL),
             Err(e) => return Err(e),
@@ -418,6 +516,7 @@ mod tests {
         let limits = Limits {
             bytes: 1000,
             lines: 1000,
+            stall: SOON,
         };
         let (queue, pipe) = stuck(limits, "first\n");
         let line = format!("{}\n", "x".repeat(99));
@@ -451,6 +550,7 @@ mod tests {
         let limits = Limits {
             bytes: 1 << 20,
             lines: 5,
+            stall: SOON,
         };
         let (queue, pipe) = stuck(limits, "a\n");
         for i in 0..10 {
@@ -472,6 +572,7 @@ mod tests {
             Limits {
                 bytes: MAX_QUEUED_BYTES,
                 lines: MAX_QUEUED_LINES,
+                stall: STALL,
             },
             pipe.clone(),
         );
@@ -496,6 +597,7 @@ mod tests {
             Limits {
                 bytes: 1000,
                 lines: 1000,
+                stall: SOON,
             },
             sink,
         );
@@ -515,11 +617,96 @@ mod tests {
         );
     }
 
+    /// A sink that takes a while over every write, as a slow reader does.
+    struct Slow(Pipe);
+
+    impl Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            thread::sleep(Duration::from_millis(2));
+            self.0.write(buf)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_sink_makes_children_wait_and_loses_nothing() {
+        let pipe = Pipe::default();
+        let limits = Limits {
+            bytes: 1000,
+            lines: 1000,
+            stall: SOON,
+        };
+        let queue = Queue::start(limits, Slow(pipe.clone()));
+        let mut want = String::new();
+        for i in 0..300 {
+            let line = format!("[w] {i:095}\n");
+            want.push_str(&line);
+            queue.push_child_blocking(line.into());
+            assert!(queue.lock().bytes <= limits.for_children().bytes);
+        }
+        assert!(queue.flush(SOON));
+        assert_eq!(pipe.text(), want);
+    }
+
+    #[test]
+    fn a_stuck_sink_drops_children_lines_once_it_has_stalled() {
+        let limits = Limits {
+            bytes: 1000,
+            lines: 1000,
+            stall: Duration::from_millis(100),
+        };
+        let (queue, pipe) = stuck(limits, "first\n");
+        let line = format!("{}\n", "x".repeat(99));
+        let (done, pushed) = std::sync::mpsc::channel();
+        let (q, l) = (queue.clone(), line.clone());
+        thread::spawn(move || {
+            for _ in 0..20 {
+                q.push_child_blocking(l.clone().into());
+            }
+            let _ = done.send(());
+        });
+        assert!(
+            pushed.recv_timeout(SOON).is_ok(),
+            "children's lines kept waiting for a stuck sink"
+        );
+        pipe.open();
+        assert!(queue.flush(SOON));
+        // Seven fit in the children's 750 bytes.
+        let want = format!(
+            "first\n{}13 output lines dropped (stderr was not being read)\n",
+            line.repeat(7)
+        );
+        assert_eq!(pipe.text(), want);
+    }
+
+    #[test]
+    fn the_programs_lines_fit_while_childrens_wait() {
+        let limits = Limits {
+            bytes: 1000,
+            lines: 1000,
+            stall: SOON,
+        };
+        let (queue, pipe) = stuck(limits, "first\n");
+        let line = format!("{}\n", "x".repeat(99));
+        for _ in 0..7 {
+            queue.push_child_blocking(line.clone().into());
+        }
+        assert!(queue.push_child(line.clone().into()).is_err());
+        queue.push("started\n".into());
+        pipe.open();
+        assert!(queue.flush(SOON));
+        assert_eq!(pipe.text(), format!("first\n{}started\n", line.repeat(7)));
+    }
+
     #[test]
     fn flushing_a_stuck_sink_gives_up_in_time() {
         let limits = Limits {
             bytes: 1000,
             lines: 1000,
+            stall: SOON,
         };
         let (queue, _pipe) = stuck(limits, "first\n");
         let start = Instant::now();

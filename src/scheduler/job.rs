@@ -78,7 +78,7 @@ fn relay(reader: std::io::PipeReader) {
                 let mut out = Vec::with_capacity(line.len() + 6);
                 out.extend_from_slice(b"[job] ");
                 out.extend_from_slice(&line);
-                logging::write(out);
+                logging::write_child_blocking(out);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
