@@ -12,9 +12,9 @@
 //! output is discarded and the program carries on.
 //!
 //! A stderr that is read, only slower than children write, is not stuck:
-//! then the relays of children's output wait for room (never the program's
-//! own thread: a relay pauses, so the child waits on its pipe, as it would
-//! on any pipe), and nothing is lost. Children's output may fill only part
+//! then the relays of children's output wait for room (a relay pauses, so
+//! its child waits on its pipe, as it would on any pipe; the program's loop
+//! never waits), and nothing is lost. Children's output may fill only part
 //! of the queue, so the program's own log lines still fit meanwhile.
 //!
 //! Not `tracing-appender`'s non-blocking writer: its queue bounds lines, not
