@@ -1,15 +1,716 @@
 //! Where the monitor's and the side programs' output goes: their log lines
-//! (through `tracing`) and, for the monitor and the scheduler, their
-//! children's lines.
+//! (through `tracing`), their children's `[NAME] line` lines and their last
+//! error line all take one path to stderr.
+//!
+//! That path never blocks and never fails: a line is put on a bounded
+//! in-memory queue and one writer thread writes the queue to stderr. When
+//! stderr is not being read (a stalled log shipper, `| less` left paused),
+//! the writer blocks, the queue fills, and further lines are dropped and
+//! counted rather than waited for; once stderr drains, the writer writes
+//! `N output lines dropped (stderr was not being read)` where they were
+//! missing. When stderr is closed (its reader gone: EPIPE) or fails, the
+//! output is discarded and the program carries on.
+//!
+//! A stderr that is read, only slower than children write, is not stuck:
+//! then the relays of children's output wait for room (a relay pauses, so
+//! its child waits on its pipe, as it would on any pipe; the program's loop
+//! never waits), and nothing is lost. Children's output may fill only part
+//! of the queue, so the program's own log lines still fit meanwhile.
+//!
+//! Not `tracing-appender`'s non-blocking writer: its queue bounds lines, not
+//! bytes (children's lines can be 64 KiB each), it cannot say where lines
+//! were dropped, and its guard prints to stdout when the queue is full at
+//! exit, which can block or panic on the very stream that is stuck.
 
-/// Logs go to stderr, filtered by `NCOLONY_LOG` (default `info`).
-pub fn init() {
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{SigSet, SigmaskHow};
+
+/// Bytes of output the queue holds at most while stderr is not read: a
+/// minute of a busy colony's logs, or 64 children's 64 KiB lines.
+const MAX_QUEUED_BYTES: usize = 4 << 20;
+/// Lines the queue holds at most: short lines cost bookkeeping too.
+const MAX_QUEUED_LINES: usize = 32 * 1024;
+/// How long the exit path waits for queued output to reach stderr.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+/// About how many bytes the writer takes off the queue for one write.
+const BATCH: usize = 64 * 1024;
+/// How long the writer waits before retrying a non-blocking stderr that is
+/// full (a file description someone else set `O_NONBLOCK` on).
+const RETRY_FULL: Duration = Duration::from_millis(10);
+/// A write to stderr that has not progressed for this long means stderr is
+/// stuck: children's lines are then dropped rather than waited for.
+const STALL: Duration = Duration::from_millis(500);
+/// How often a relay waiting for room in the queue looks again.
+const RETRY_ROOM: Duration = Duration::from_millis(10);
+
+/// Flushes the output queue (briefly) when dropped: hold it until the
+/// program's last line is written.
+#[must_use = "dropping the guard is what flushes the last lines"]
+#[derive(Debug)]
+pub struct OutputGuard(());
+
+impl Drop for OutputGuard {
+    fn drop(&mut self) {
+        // Not draining in time (stderr stuck) loses the last lines only.
+        let _drained = flush(FLUSH_TIMEOUT);
+    }
+}
+
+/// Sends logs to stderr through the output queue, filtered by `NCOLONY_LOG`
+/// (default `info`). Keep the guard until the program ends.
+pub fn init() -> OutputGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NCOLONY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| QueueWriter)
         .with_target(false)
         .with_ansi(false)
+        // Its fallback for a failed write is `eprintln!`, which panics on a
+        // closed stderr; our writer never fails anyway.
+        .log_internal_errors(false)
         .init();
+    // Start the writer now rather than at the first line.
+    queue();
+    OutputGuard(())
+}
+
+/// Writes `text` and a newline to stderr through the output queue (for the
+/// program's last word, e.g. its fatal error): never blocks, never fails.
+pub fn write_line(text: &str) {
+    let mut line = Vec::with_capacity(text.len() + 1);
+    line.extend_from_slice(text.as_bytes());
+    line.push(b'\n');
+    write(line);
+}
+
+/// Queues complete output lines (each ending in `\n`) for stderr, or drops
+/// them if the queue is full. Never waits.
+pub(crate) fn write(lines: Vec<u8>) {
+    if !lines.is_empty() {
+        queue().push(lines);
+    }
+}
+
+/// Queues a child's complete output lines for stderr: while the queue is
+/// full but stderr is moving, waits (asynchronously: the loop goes on) for
+/// room; once stderr is stuck, drops them.
+pub(crate) async fn write_child(mut lines: Vec<u8>) {
+    if lines.is_empty() {
+        return;
+    }
+    let queue = queue();
+    while let Err(back) = queue.push_child(lines) {
+        lines = back;
+        tokio::time::sleep(RETRY_ROOM).await;
+    }
+}
+
+/// [`write_child`] for a relay on a thread of its own.
+pub(crate) fn write_child_blocking(lines: Vec<u8>) {
+    if !lines.is_empty() {
+        queue().push_child_blocking(lines);
+    }
+}
+
+/// Waits until everything queued has been written, at most `timeout`;
+/// whether it all was.
+fn flush(timeout: Duration) -> bool {
+    OUTPUT.get().is_none_or(|q| q.flush(timeout))
+}
+
+static OUTPUT: OnceLock<Arc<Queue>> = OnceLock::new();
+
+/// The process's output queue, started on first use.
+fn queue() -> &'static Queue {
+    OUTPUT.get_or_init(|| {
+        Queue::start(
+            Limits {
+                bytes: MAX_QUEUED_BYTES,
+                lines: MAX_QUEUED_LINES,
+                stall: STALL,
+            },
+            io::stderr(),
+        )
+    })
+}
+
+/// The `tracing` writer: each formatted event arrives in one `write`.
+struct QueueWriter;
+
+impl Write for QueueWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        write(buf.to_vec());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How much the queue holds before it drops lines.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    bytes: usize,
+    lines: usize,
+    /// How long without progress makes stderr stuck.
+    stall: Duration,
+}
+
+impl Limits {
+    /// What children's output may fill: three quarters, so the program's
+    /// own lines still fit while children's wait for room.
+    fn for_children(self) -> Limits {
+        Limits {
+            bytes: self.bytes / 4 * 3,
+            lines: self.lines / 4 * 3,
+            stall: self.stall,
+        }
+    }
+}
+
+/// An entry of the queue.
+#[derive(Debug)]
+enum Item {
+    /// One or more complete lines.
+    Lines { text: Vec<u8>, lines: usize },
+    /// This many lines were dropped here because the queue was full.
+    Dropped(u64),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    items: VecDeque<Item>,
+    /// Bytes and lines queued or being written: what the limits bound.
+    bytes: usize,
+    lines: usize,
+    /// The writer waits for work, so a push must wake it.
+    idle: bool,
+    /// The writer is writing a batch taken off the queue.
+    busy: bool,
+    /// When the writer last took a batch or wrote some of it.
+    progress: Option<Instant>,
+}
+
+impl State {
+    fn fits(&self, text: &[u8], lines: usize, limits: Limits) -> bool {
+        self.bytes + text.len() <= limits.bytes && self.lines + lines <= limits.lines
+    }
+
+    /// Whether stderr has taken nothing for `stall`.
+    fn is_stuck(&self, stall: Duration) -> bool {
+        self.busy && self.progress.is_some_and(|t| t.elapsed() >= stall)
+    }
+
+    /// Counts `lines` as dropped at this point of the queue.
+    fn drop_lines(&mut self, lines: usize) {
+        let n = lines as u64;
+        match self.items.back_mut() {
+            Some(Item::Dropped(count)) => *count += n,
+            _ => self.items.push_back(Item::Dropped(n)),
+        }
+    }
+}
+
+/// A bounded queue of output lines and the thread that writes it out.
+#[derive(Debug)]
+struct Queue {
+    limits: Limits,
+    state: Mutex<State>,
+    /// Signalled when work arrives for an idle writer.
+    work: Condvar,
+    /// Signalled when the writer has written everything.
+    drained: Condvar,
+    /// No writer thread could be started: callers write directly.
+    direct: bool,
+}
+
+impl Queue {
+    /// Starts a writer thread that writes the queue to `sink`.
+    fn start(limits: Limits, sink: impl Write + Send + 'static) -> Arc<Queue> {
+        let new = |direct| Queue {
+            limits,
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            drained: Condvar::new(),
+            direct,
+        };
+        let queue = Arc::new(new(false));
+        let writer = queue.clone();
+        // The writer must never take a signal meant for the program (the
+        // scheduler relies on every thread blocking SIGTERM), so it starts
+        // with every signal blocked; ours are restored right after.
+        let old = SigSet::all().thread_swap_mask(SigmaskHow::SIG_BLOCK).ok();
+        let spawned = thread::Builder::new()
+            .name("output".into())
+            .spawn(move || writer.run_writer(sink));
+        if let Some(old) = old {
+            // Restoring the mask we had cannot fail.
+            let _restored = old.thread_set_mask();
+        }
+        match spawned {
+            Ok(_) => queue,
+            // A program out of threads (RLIMIT_NPROC) still gets its output.
+            Err(_) => Arc::new(new(true)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; if something did, the
+        // counters are still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `text` (complete lines) unless that would pass the limits,
+    /// in which case its lines are counted as dropped at this point.
+    fn push(&self, text: Vec<u8>) {
+        let _done = self.enqueue(text, false);
+    }
+
+    /// Queues a child's `text` if it fits in the children's part of the
+    /// queue; else drops it if stderr is stuck, or hands it back to be
+    /// tried again.
+    fn push_child(&self, text: Vec<u8>) -> Result<(), Vec<u8>> {
+        self.enqueue(text, true)
+    }
+
+    /// [`Queue::push_child`], sleeping while it hands the lines back.
+    fn push_child_blocking(&self, mut text: Vec<u8>) {
+        while let Err(back) = self.push_child(text) {
+            text = back;
+            thread::sleep(RETRY_ROOM);
+        }
+    }
+
+    fn enqueue(&self, text: Vec<u8>, child: bool) -> Result<(), Vec<u8>> {
+        if self.direct {
+            // Nothing sensible can be done if stderr itself is gone.
+            let _ignored = io::stderr().write_all(&text);
+            return Ok(());
+        }
+        let lines = text.iter().filter(|&&b| b == b'\n').count().max(1);
+        let mut st = self.lock();
+        let limits = if child {
+            self.limits.for_children()
+        } else {
+            self.limits
+        };
+        if st.fits(&text, lines, limits) {
+            st.bytes += text.len();
+            st.lines += lines;
+            st.items.push_back(Item::Lines { text, lines });
+        } else if child && !st.is_stuck(self.limits.stall) {
+            return Err(text);
+        } else {
+            st.drop_lines(lines);
+        }
+        if st.idle {
+            st.idle = false;
+            self.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Waits until the queue is empty and written, at most `timeout`.
+    fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.lock();
+        while !st.items.is_empty() || st.busy {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = self
+                .drained
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// The writer thread: takes batches off the queue and writes them; a
+    /// stuck sink blocks only this thread.
+    fn run_writer(&self, mut sink: impl Write) {
+        let mut batch = Vec::with_capacity(BATCH);
+        // Lines lost to failed writes, and why: said once a write works.
+        let mut lost: Option<(u64, String)> = None;
+        loop {
+            let taken = self.take_batch(&mut batch, lost.as_ref());
+            let progressed = || self.lock().progress = Some(Instant::now());
+            match write_all(&mut sink, &batch, progressed) {
+                Ok(()) => lost = None,
+                Err(e) => {
+                    let (count, _) = lost.get_or_insert_with(|| (0, e.to_string()));
+                    *count += taken.lines as u64 + taken.dropped;
+                }
+            }
+            batch.clear();
+            if batch.capacity() > 4 * BATCH {
+                batch.shrink_to(BATCH);
+            }
+            let mut st = self.lock();
+            st.bytes -= taken.bytes;
+            st.lines -= taken.lines;
+            st.busy = false;
+            if st.items.is_empty() {
+                self.drained.notify_all();
+            }
+        }
+    }
+
+    /// Waits for work, then moves about [`BATCH`] bytes of it into `batch`,
+    /// after the notice about lines `lost` to failed writes, if any.
+    fn take_batch(&self, batch: &mut Vec<u8>, lost: Option<&(u64, String)>) -> Taken {
+        if let Some((count, why)) = lost {
+            let _infallible = writeln!(
+                batch,
+                "{count} output lines lost (writing stderr failed: {why})"
+            );
+        }
+        let mut st = self.lock();
+        while st.items.is_empty() {
+            st.idle = true;
+            st = self.work.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+        st.idle = false;
+        st.busy = true;
+        st.progress = Some(Instant::now());
+        let mut taken = Taken::default();
+        while batch.len() < BATCH {
+            match st.items.pop_front() {
+                Some(Item::Lines { text, lines }) => {
+                    batch.extend_from_slice(&text);
+                    taken.bytes += text.len();
+                    taken.lines += lines;
+                }
+                Some(Item::Dropped(n)) => {
+                    let _infallible = writeln!(
+                        batch,
+                        "{n} output lines dropped (stderr was not being read)"
+                    );
+                    taken.dropped += n;
+                }
+                None => break,
+            }
+        }
+        taken
+    }
+}
+
+/// What one batch took off the queue.
+#[derive(Debug, Default)]
+struct Taken {
+    bytes: usize,
+    lines: usize,
+    /// Lines the batch's drop notices stand for.
+    dropped: u64,
+}
+
+/// `write_all` that also waits out a full non-blocking sink, and calls
+/// `progressed` after each write that took some bytes.
+fn write_all(sink: &mut impl Write, mut buf: &[u8], progressed: impl Fn()) -> io::Result<()> {
+    while !buf.is_empty() {
+        match sink.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                buf = &buf[n..];
+                progressed();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(RETRY_FULL),
+            Err(e) => return Err(e),
+        }
+    }
+    sink.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that blocks every write while its gate is shut, as a pipe
+    /// nobody reads does, and keeps what it is given.
+    #[derive(Clone, Default)]
+    struct Pipe {
+        gate: Arc<(Mutex<bool>, Condvar)>,
+        got: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Pipe {
+        fn shut() -> Pipe {
+            let pipe = Pipe::default();
+            *pipe.gate.0.lock().expect("gate") = true;
+            pipe
+        }
+
+        fn open(&self) {
+            *self.gate.0.lock().expect("gate") = false;
+            self.gate.1.notify_all();
+        }
+
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.got.lock().expect("got")).into_owned()
+        }
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut shut = self.gate.0.lock().expect("gate");
+            while *shut {
+                shut = self.gate.1.wait(shut).expect("gate");
+            }
+            self.got.lock().expect("got").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A sink whose first `failures` writes fail as a closed pipe's do.
+    struct Closed {
+        failures: usize,
+        got: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Closed {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.failures > 0 {
+                self.failures -= 1;
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.got.lock().expect("got").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    const SOON: Duration = Duration::from_secs(10);
+
+    /// Pushes `first` and waits until the writer is blocked writing it.
+    fn stuck(limits: Limits, first: &str) -> (Arc<Queue>, Pipe) {
+        let pipe = Pipe::shut();
+        let queue = Queue::start(limits, pipe.clone());
+        queue.push(first.into());
+        let deadline = Instant::now() + SOON;
+        while !queue.lock().busy {
+            assert!(Instant::now() < deadline, "the writer never took a line");
+            thread::yield_now();
+        }
+        (queue, pipe)
+    }
+
+    #[test]
+    fn a_stuck_sink_bounds_the_bytes_and_counts_what_it_drops() {
+        let limits = Limits {
+            bytes: 1000,
+            lines: 1000,
+            stall: SOON,
+        };
+        let (queue, pipe) = stuck(limits, "first\n");
+        let line = format!("{}\n", "x".repeat(99));
+        for _ in 0..20 {
+            queue.push(line.clone().into());
+            assert!(queue.lock().bytes <= limits.bytes);
+        }
+        // Fits again: later lines are kept, after the notice.
+        queue.push("after\n".into());
+        // A notice counts every line of the chunks it stands for.
+        queue.push("p\nq\n".repeat(300).into());
+        queue.push("p\nq\n".repeat(300).into());
+        assert!(
+            !queue.flush(Duration::from_millis(50)),
+            "flushed while stuck"
+        );
+        pipe.open();
+        assert!(queue.flush(SOON));
+        let want = format!(
+            "first\n{}11 output lines dropped (stderr was not being read)\nafter\n\
+             1200 output lines dropped (stderr was not being read)\n",
+            line.repeat(9)
+        );
+        assert_eq!(pipe.text(), want);
+        let st = queue.lock();
+        assert_eq!((st.bytes, st.lines, st.items.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_stuck_sink_bounds_the_lines() {
+        let limits = Limits {
+            bytes: 1 << 20,
+            lines: 5,
+            stall: SOON,
+        };
+        let (queue, pipe) = stuck(limits, "a\n");
+        for i in 0..10 {
+            queue.push(format!("{i}\n").into());
+            assert!(queue.lock().lines <= limits.lines);
+        }
+        pipe.open();
+        assert!(queue.flush(SOON));
+        assert_eq!(
+            pipe.text(),
+            "a\n0\n1\n2\n3\n6 output lines dropped (stderr was not being read)\n"
+        );
+    }
+
+    #[test]
+    fn a_drained_queue_writes_everything_in_order() {
+        let pipe = Pipe::default();
+        let queue = Queue::start(
+            Limits {
+                bytes: MAX_QUEUED_BYTES,
+                lines: MAX_QUEUED_LINES,
+                stall: STALL,
+            },
+            pipe.clone(),
+        );
+        let mut want = String::new();
+        for i in 0..10_000 {
+            let line = format!("[w] {i}\n");
+            want.push_str(&line);
+            queue.push(line.into());
+        }
+        assert!(queue.flush(SOON));
+        assert_eq!(pipe.text(), want);
+    }
+
+    #[test]
+    fn failed_writes_are_survived_and_said_once_writing_works() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = Closed {
+            failures: 2,
+            got: got.clone(),
+        };
+        let queue = Queue::start(
+            Limits {
+                bytes: 1000,
+                lines: 1000,
+                stall: SOON,
+            },
+            sink,
+        );
+        for line in ["one\n", "two\n"] {
+            queue.push(line.into());
+            assert!(queue.flush(SOON));
+        }
+        queue.push("three\n".into());
+        assert!(queue.flush(SOON));
+        let text = String::from_utf8_lossy(&got.lock().expect("got")).into_owned();
+        assert_eq!(
+            text,
+            format!(
+                "2 output lines lost (writing stderr failed: {})\nthree\n",
+                io::Error::from(io::ErrorKind::BrokenPipe)
+            )
+        );
+    }
+
+    /// A sink that takes a while over every write, as a slow reader does.
+    struct Slow(Pipe);
+
+    impl Write for Slow {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            thread::sleep(Duration::from_millis(2));
+            self.0.write(buf)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_sink_makes_children_wait_and_loses_nothing() {
+        let pipe = Pipe::default();
+        let limits = Limits {
+            bytes: 1000,
+            lines: 1000,
+            stall: SOON,
+        };
+        let queue = Queue::start(limits, Slow(pipe.clone()));
+        let mut want = String::new();
+        for i in 0..300 {
+            let line = format!("[w] {i:095}\n");
+            want.push_str(&line);
+            queue.push_child_blocking(line.into());
+            assert!(queue.lock().bytes <= limits.for_children().bytes);
+        }
+        assert!(queue.flush(SOON));
+        assert_eq!(pipe.text(), want);
+    }
+
+    #[test]
+    fn a_stuck_sink_drops_children_lines_once_it_has_stalled() {
+        let limits = Limits {
+            bytes: 1000,
+            lines: 1000,
+            stall: Duration::from_millis(100),
+        };
+        let (queue, pipe) = stuck(limits, "first\n");
+        let line = format!("{}\n", "x".repeat(99));
+        let (done, pushed) = std::sync::mpsc::channel();
+        let (q, l) = (queue.clone(), line.clone());
+        thread::spawn(move || {
+            for _ in 0..20 {
+                q.push_child_blocking(l.clone().into());
+            }
+            let _ = done.send(());
+        });
+        assert!(
+            pushed.recv_timeout(SOON).is_ok(),
+            "children's lines kept waiting for a stuck sink"
+        );
+        pipe.open();
+        assert!(queue.flush(SOON));
+        // Seven fit in the children's 750 bytes.
+        let want = format!(
+            "first\n{}13 output lines dropped (stderr was not being read)\n",
+            line.repeat(7)
+        );
+        assert_eq!(pipe.text(), want);
+    }
+
+    #[test]
+    fn the_programs_lines_fit_while_childrens_wait() {
+        let limits = Limits {
+            bytes: 1000,
+            lines: 1000,
+            stall: SOON,
+        };
+        let (queue, pipe) = stuck(limits, "first\n");
+        let line = format!("{}\n", "x".repeat(99));
+        for _ in 0..7 {
+            queue.push_child_blocking(line.clone().into());
+        }
+        assert!(queue.push_child(line.clone().into()).is_err());
+        queue.push("started\n".into());
+        pipe.open();
+        assert!(queue.flush(SOON));
+        assert_eq!(pipe.text(), format!("first\n{}started\n", line.repeat(7)));
+    }
+
+    #[test]
+    fn flushing_a_stuck_sink_gives_up_in_time() {
+        let limits = Limits {
+            bytes: 1000,
+            lines: 1000,
+            stall: SOON,
+        };
+        let (queue, _pipe) = stuck(limits, "first\n");
+        let start = Instant::now();
+        assert!(!queue.flush(Duration::from_millis(100)));
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
 }

@@ -76,6 +76,8 @@ Examples:
 }
 
 fn main() -> ExitCode {
+    // First, so that even a usage error cannot block on or die of stderr.
+    let _output = ncolony::logging::init();
     let parsed = command()
         .try_get_matches()
         .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches))
@@ -90,11 +92,10 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             let line = misplaced_ctl_option(&err).unwrap_or_else(|| one_line(&err));
-            eprintln!("ncolony: {line}");
+            ncolony::logging::write_line(&format!("ncolony: {line}"));
             return ExitCode::from(2);
         }
     };
-    ncolony::logging::init();
     let result = match cli.command {
         Command::Monitor(args) => ncolony::shell::run(args),
         Command::Ctl(args) => ncolony::ctl::run(args),
@@ -108,7 +109,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("ncolony: {err:#}");
+            ncolony::logging::write_line(&format!("ncolony: {err:#}"));
             ExitCode::FAILURE
         }
     }

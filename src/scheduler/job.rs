@@ -1,9 +1,10 @@
 //! Running one copy of the job: its own process group, its output relayed
-//! line by line to stderr as `[job] line`, and its exit reported by a waiter
+//! line by line to stderr as `[job] line` (through the non-blocking output
+//! queue, like the scheduler's logs), and its exit reported by a waiter
 //! thread. The scheduler is not a subreaper, so waiting on its one child
 //! from a thread is safe here (unlike in the monitor).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc::Sender;
@@ -14,6 +15,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 use super::Event;
+use crate::logging;
 use crate::shell::spawn::clean_signals;
 
 /// Longest output line kept before it is written out in pieces.
@@ -76,8 +78,7 @@ fn relay(reader: std::io::PipeReader) {
                 let mut out = Vec::with_capacity(line.len() + 6);
                 out.extend_from_slice(b"[job] ");
                 out.extend_from_slice(&line);
-                // Nothing sensible can be done if stderr itself is gone.
-                let _ignored = std::io::stderr().lock().write_all(&out);
+                logging::write_child_blocking(out);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {

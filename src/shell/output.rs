@@ -1,12 +1,16 @@
 //! Child output: each child's pipe is read by a small task on the loop's
-//! thread, and every line is written to stderr as `[NAME] line`, bytes
-//! passed through undecoded. Output is data, not logs: it bypasses `tracing`.
+//! thread, and every line goes to stderr as `[NAME] line`, bytes passed
+//! through undecoded. Output is data, not logs: it bypasses `tracing`, but
+//! takes the same non-blocking queue ([`crate::logging`]), so a stuck stderr
+//! never stalls the loop and lines keep their order.
 
 use std::cell::RefCell;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::OwnedFd;
 
 use tokio::net::unix::pipe;
+
+use crate::logging;
 
 /// Longest line kept before it is written out in pieces.
 const MAX_LINE: usize = 64 * 1024;
@@ -31,10 +35,15 @@ pub(crate) async fn relay(name: String, fd: OwnedFd) {
             break;
         }
         match read_chunk(&rx, &prefix, &mut partial) {
-            Ok(0) => break,
-            // Let other children and the supervisor run between chunks, so a
-            // chatty child never stalls the loop.
-            Ok(_) => tokio::task::yield_now().await,
+            Ok(None) => break,
+            Ok(Some(lines)) => {
+                // Waits only while stderr is slow, not stuck: the child then
+                // waits on its pipe, never the loop.
+                logging::write_child(lines).await;
+                // Let other children and the supervisor run between chunks,
+                // so a chatty child never stalls the loop.
+                tokio::task::yield_now().await;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -48,21 +57,24 @@ pub(crate) async fn relay(name: String, fd: OwnedFd) {
         out.extend_from_slice(prefix.as_bytes());
         out.extend_from_slice(&partial);
         out.push(b'\n');
-        write_stderr(&out);
+        logging::write_child(out).await;
     }
 }
 
-/// Reads one chunk and writes its complete lines. The read buffer is shared
-/// by every relay on the thread rather than held in each task, so an idle
-/// child costs a few hundred bytes, not a buffer.
-fn read_chunk(rx: &pipe::Receiver, prefix: &str, partial: &mut Vec<u8>) -> io::Result<usize> {
+/// Reads one chunk and returns its complete lines (`None` at EOF). The read
+/// buffer is shared by every relay on the thread rather than held in each
+/// task, so an idle child costs a few hundred bytes, not a buffer.
+fn read_chunk(
+    rx: &pipe::Receiver,
+    prefix: &str,
+    partial: &mut Vec<u8>,
+) -> io::Result<Option<Vec<u8>>> {
     thread_local! {
         static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
     }
     BUF.with_borrow_mut(|buf| {
         let n = rx.try_read(buf)?;
-        write_stderr(&split_lines(prefix, partial, &buf[..n]));
-        Ok(n)
+        Ok((n > 0).then(|| split_lines(prefix, partial, &buf[..n])))
     })
 }
 
@@ -90,14 +102,6 @@ fn split_lines(prefix: &str, partial: &mut Vec<u8>, data: &[u8]) -> Vec<u8> {
         partial.shrink_to_fit();
     }
     out
-}
-
-fn write_stderr(bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    // Nothing sensible can be done if stderr itself is gone.
-    let _ignored = io::stderr().lock().write_all(bytes);
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod core_rules;
 mod ctl;
 mod hostile_configs;
 mod hostile_messages;
+mod hostile_output;
 mod interop;
 mod monitor;
 mod side;
