@@ -240,12 +240,11 @@ impl AddArgs {
     }
 }
 
-/// One `ncolony: warning: ...` line on stderr. A warning that cannot be
-/// written is lost, not a failure: the command itself has succeeded.
+/// One `ncolony: warning: ...` line on stderr, through the one output path
+/// (a warning that cannot be written is lost, not a failure: the command
+/// itself has succeeded).
 fn warn(line: &str) {
-    let mut err = io::stderr().lock();
-    // Ignored on purpose, as said above.
-    let _ = writeln!(err, "ncolony: warning: {line}");
+    crate::logging::write_line(&format!("ncolony: warning: {line}"));
 }
 
 /// Runs `ncolony ctl`.
