@@ -7,8 +7,11 @@ pub(crate) mod configdir;
 mod event_loop;
 mod output;
 mod pidfiles;
+mod procfs;
 mod reap;
 pub(crate) mod spawn;
+mod state;
+mod strays;
 mod watch;
 
 pub use args::MonitorArgs;
