@@ -6,3 +6,4 @@ mod ctl;
 mod interop;
 mod monitor;
 mod side;
+mod strays;
