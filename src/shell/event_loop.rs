@@ -218,7 +218,7 @@ impl Shell {
                     group_alive(pid.0)
                 }
                 None => {
-                    tracing::info!(pid = pid.0, ?status, "reaped an adopted orphan");
+                    tracing::info!(pid = pid.0, %status, "reaped an adopted orphan");
                     false
                 }
             };
@@ -274,7 +274,7 @@ impl Shell {
             for (path, bytes) in self.messages.take() {
                 match Message::parse(&bytes) {
                     Ok(message) => {
-                        tracing::info!(file = %path.display(), ?message, "message");
+                        tracing::info!(file = %path.display(), %message, "message");
                         self.monitor.handle(now, Input::Message(message));
                     }
                     Err(e) => tracing::error!("message {}: {e}; deleted", path.display()),
@@ -293,7 +293,8 @@ impl Shell {
 }
 
 /// The core input for a new or changed config file: `Configured` when it is
-/// valid, else `Removed` (the process must not run) after logging why.
+/// valid, else `Invalid`, whose problem the core logs (a running process
+/// keeps its previous config; a name never seen valid does not run).
 fn config_input(path: &Path, name: String, content: &[u8]) -> Option<Input> {
     let name = match Name::new(name) {
         Ok(name) => name,
@@ -310,10 +311,10 @@ fn config_input(path: &Path, name: String, content: &[u8]) -> Option<Input> {
                 spec: Arc::new(spec),
             })
         }
-        Err(e) => {
-            tracing::error!("config {}: {e}; not running it", path.display());
-            Some(Input::Removed { name })
-        }
+        Err(e) => Some(Input::Invalid {
+            name,
+            problem: e.to_string(),
+        }),
     }
 }
 
@@ -341,9 +342,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bad_config_becomes_a_removal() {
+    fn a_bad_config_becomes_invalid() {
         let input = config_input(Path::new("/c/web"), "web".into(), b"{");
-        assert!(matches!(input, Some(Input::Removed { .. })));
+        assert!(
+            matches!(&input, Some(Input::Invalid { name, problem }) if name.as_str() == "web" && !problem.is_empty()),
+            "{input:?}"
+        );
         let input = config_input(Path::new("/c/web"), "web".into(), br#"{"args": ["x"]}"#);
         assert!(matches!(input, Some(Input::Configured { .. })));
     }

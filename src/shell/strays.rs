@@ -119,7 +119,7 @@ pub(crate) async fn stop_orphans(kill_time: Duration) -> bool {
     let mut killed: HashSet<i32> = HashSet::new();
     loop {
         let reaped = reap_all(|pid, status| {
-            tracing::info!(pid = pid.0, ?status, "reaped an adopted orphan");
+            tracing::info!(pid = pid.0, %status, "reaped an adopted orphan");
         });
         match reaped {
             Ok(true) => return true,

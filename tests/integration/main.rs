@@ -2,6 +2,7 @@
 
 mod support;
 
+mod core_rules;
 mod ctl;
 mod interop;
 mod monitor;

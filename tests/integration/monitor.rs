@@ -446,8 +446,14 @@ fn bad_config_files_are_logged_and_fixed_files_start() {
     }
     let m = c.monitor(&["--frequency", "600"]);
     let good = c.wait_pids("good", 1);
-    for (name, _) in &bad {
-        m.wait_log(&format!("{}: ", c.config.join(name).display()));
+    for (name, _) in bad.iter().filter(|(name, _)| *name != "empty-file") {
+        m.wait_log(&format!("config {name}: "));
+        let log = m.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("config {name}: ")))
+            .expect("logged");
+        assert!(line.ends_with("; not running it"), "{line}");
     }
     let log = m.log();
     assert!(
@@ -467,12 +473,15 @@ fn bad_config_files_are_logged_and_fixed_files_start() {
     // Fix one: it starts; the good one was never touched.
     c.add_sh("no-args", &c.pid_recorder("no-args"));
     c.wait_pids("no-args", 1);
-    // A running process whose file turns bad is stopped, and restarted when fixed.
+    // A running process whose file turns bad keeps running with its previous
+    // config, and is restarted when the file is fixed to a different one.
     let fixed = c.recorded_pids("no-args")[0];
     c.write_config("no-args", "{oops");
-    assert!(wait_until(SOON, || !is_alive(fixed)));
+    m.wait_log("config no-args: invalid JSON");
+    assert!(is_alive(fixed), "{}", m.log());
     c.add_sh("no-args", &format!("true; {}", c.pid_recorder("no-args")));
     c.wait_pids("no-args", 2);
+    assert!(wait_until(SOON, || !is_alive(fixed)));
     assert!(is_alive(good) && c.recorded_pids("good").len() == 1);
     assert!(is_alive(m.pid()));
 }

@@ -1,5 +1,7 @@
 //! The messages directory format: one JSON request per file.
 
+use std::fmt::{self, Write};
+
 use serde::{Deserialize, Serialize};
 
 /// A request dropped in the messages directory.
@@ -24,6 +26,37 @@ pub enum Message {
         /// The restart group.
         group: String,
     },
+}
+
+/// The message as a log line shows it: `RESTART web`, `RESTART-ALL`,
+/// `RESTART-GROUP frontends`. Control characters in the name or group are
+/// escaped, so a message cannot forge or split log lines.
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Message::Restart { name } => {
+                f.write_str("RESTART ")?;
+                write_escaped(f, name)
+            }
+            Message::RestartAll => f.write_str("RESTART-ALL"),
+            Message::RestartGroup { group } => {
+                f.write_str("RESTART-GROUP ")?;
+                write_escaped(f, group)
+            }
+        }
+    }
+}
+
+/// Writes `s` with its control characters escaped (`\n`, `\u{1b}`).
+fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    for c in s.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            f.write_char(c)?;
+        }
+    }
+    Ok(())
 }
 
 /// Why a message file could not be understood.
@@ -58,6 +91,28 @@ mod tests {
         assert_eq!(Message::RestartAll.to_json(), br#"{"type":"RESTART-ALL"}"#);
         let g = Message::parse(br#"{"type": "RESTART-GROUP", "group": "fe"}"#).expect("valid");
         assert_eq!(g, Message::RestartGroup { group: "fe".into() });
+    }
+
+    #[test]
+    fn messages_display_as_their_type_and_argument() {
+        let shown = |m: Message| m.to_string();
+        assert_eq!(
+            shown(Message::Restart { name: "web".into() }),
+            "RESTART web"
+        );
+        assert_eq!(shown(Message::RestartAll), "RESTART-ALL");
+        assert_eq!(
+            shown(Message::RestartGroup {
+                group: "frontends".into()
+            }),
+            "RESTART-GROUP frontends"
+        );
+        assert_eq!(
+            shown(Message::Restart {
+                name: "a\nb\u{1b}[31m".into()
+            }),
+            "RESTART a\\nb\\u{1b}[31m"
+        );
     }
 
     #[test]
