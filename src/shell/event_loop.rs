@@ -40,7 +40,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.pid {
         fs::create_dir_all(dir).with_context(|| format!("--pid {}", dir.display()))?;
     }
-    create_state_dir(&args.state_dir())?;
+    create_state_dir(&args.state_dir(), &[&args.config, &args.messages])?;
     // Before the first child exists: orphans of our children come to us.
     nix::sys::prctl::set_child_subreaper(true).context(
         "cannot become a child subreaper (prctl PR_SET_CHILD_SUBREAPER); \

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -26,12 +26,24 @@ pub(crate) const CHILDREN_FILE: &str = "children.json";
 /// More than any real record (a million children); a bigger file is not ours.
 const MAX_RECORD: u64 = 64 << 20;
 
-/// Creates the state directory if needed. The error names it.
-pub(crate) fn create_state_dir(dir: &Path) -> anyhow::Result<()> {
+/// Creates the state directory if needed. The error names it. It must not
+/// be one of `others` (the config and messages directories), where its files
+/// would be taken for configs or messages.
+pub(crate) fn create_state_dir(dir: &Path, others: &[&Path]) -> anyhow::Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("--state {}", dir.display()))?;
     let meta = fs::metadata(dir).with_context(|| format!("--state {}", dir.display()))?;
     if !meta.is_dir() {
         bail!("--state {}: not a directory", dir.display());
+    }
+    let id = (meta.dev(), meta.ino());
+    for other in others {
+        if fs::metadata(other).is_ok_and(|m| (m.dev(), m.ino()) == id) {
+            bail!(
+                "--state {}: is {}; its files would be read as configs or messages",
+                dir.display(),
+                other.display()
+            );
+        }
     }
     Ok(())
 }

@@ -196,11 +196,11 @@ fn a_setsid_escapee_is_stopped_at_shutdown() {
 }
 
 #[test]
-fn an_uncreatable_state_directory_exits_1_naming_it() {
+fn an_unusable_state_directory_exits_1_naming_it() {
     let c = Colony::new();
     let file = c.work.join("a-file");
     fs::write(&file, "").expect("write");
-    for state in [file.join("state"), file.clone()] {
+    for state in [file.join("state"), file.clone(), c.messages.clone()] {
         let state = state.to_str().expect("utf-8 temp path").to_owned();
         let mut m = c.monitor(&["--state", &state]);
         assert_eq!(m.wait_exit(SOON), Some(Some(1)), "--state {state}");
