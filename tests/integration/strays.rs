@@ -61,6 +61,8 @@ fn a_sigkilled_monitors_children_die_of_the_parent_death_signal() {
         wait_until(SOON, || !is_alive(pid)),
         "web pid={pid} outlived its SIGKILLed monitor"
     );
+    // Every pid they hold is dead now: none may be signalled once reused.
+    m.cleanup.clear();
 }
 
 #[test]
@@ -121,6 +123,10 @@ fn a_successor_stops_what_a_killed_monitor_left_running() {
     assert_eq!(second.wait_exit(SOON), Some(Some(0)));
     let left = fs::read_to_string(&record).unwrap_or_default();
     assert_eq!(left.trim(), "[]", "the record ends empty");
+    assert!(!is_alive(stubborn2) && !is_alive(plain2));
+    // Every pid they hold is dead now: none may be signalled once reused.
+    first.cleanup.clear();
+    second.cleanup.clear();
 }
 
 #[test]
@@ -162,6 +168,8 @@ fn background_processes_of_a_child_do_not_outlive_it() {
         Vec::<i32>::new(),
         "left behind at shutdown"
     );
+    // Every pid they hold is dead now: none may be signalled once reused.
+    m.cleanup.clear();
 }
 
 #[test]
@@ -193,6 +201,8 @@ fn a_setsid_escapee_is_stopped_at_shutdown() {
         log.contains("every child has stopped; exiting"),
         "log:\n{log}"
     );
+    // Every pid they hold is dead now: none may be signalled once reused.
+    m.cleanup.clear();
 }
 
 #[test]
@@ -311,4 +321,10 @@ fn a_successor_stops_the_grandchildren_a_killed_monitors_child_left() {
     let line = format!("stopping parent pid={grandchild} left running by a previous monitor");
     assert_eq!(log.matches(&line).count(), 1, "log:\n{log}");
     assert_eq!(c.recorded_pids("grandchild").len(), 2, "one copy at a time");
+    second.signal(15);
+    assert_eq!(second.wait_exit(SOON), Some(Some(0)));
+    assert!(!is_alive(grandchild2));
+    // Every pid they hold is dead now: none may be signalled once reused.
+    first.cleanup.clear();
+    second.cleanup.clear();
 }
