@@ -8,8 +8,11 @@ mod event_loop;
 mod messagesdir;
 mod output;
 mod pidfiles;
+mod procfs;
 mod reap;
 pub(crate) mod spawn;
+mod state;
+mod strays;
 mod watch;
 
 pub use args::MonitorArgs;

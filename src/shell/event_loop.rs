@@ -22,8 +22,10 @@ use super::configdir::{ConfigDir, Unusable};
 use super::messagesdir::{MessagesDir, is_restart};
 use super::output::relay;
 use super::pidfiles::PidFiles;
-use super::reap::reap_all;
+use super::reap::{group_alive, reap_all};
 use super::spawn::{SpawnContext, spawn};
+use super::state::{ChildrenRecord, create_state_dir};
+use super::strays::{stop_orphans, stop_survivors};
 use super::watch::{Dirty, Watches};
 
 /// Runs the monitor until SIGTERM/SIGINT has stopped every child.
@@ -38,6 +40,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.pid {
         fs::create_dir_all(dir).with_context(|| format!("--pid {}", dir.display()))?;
     }
+    create_state_dir(&args.state_dir(), &[&args.config, &args.messages])?;
     // Before the first child exists: orphans of our children come to us.
     nix::sys::prctl::set_child_subreaper(true).context(
         "cannot become a child subreaper (prctl PR_SET_CHILD_SUBREAPER); \
@@ -62,6 +65,8 @@ struct Shell {
     /// Output relays; finished ones are collected as the loop goes.
     relays: JoinSet<()>,
     pid_files: PidFiles,
+    /// The children started and not yet reaped, as `STATE/children.json`.
+    children: ChildrenRecord,
 }
 
 impl Shell {
@@ -73,6 +78,7 @@ impl Shell {
             messages: MessagesDir::new(args.messages.clone()),
             relays: JoinSet::new(),
             pid_files: PidFiles::new(args.pid.clone()),
+            children: ChildrenRecord::new(args.state_dir()),
             args,
         })
     }
@@ -94,13 +100,19 @@ impl Shell {
             pid = std::process::id(),
             "monitor started"
         );
+        // Before starting anything: nothing may run twice.
+        let previous = self.children.previous();
+        stop_survivors(previous, Duration::from_secs_f64(self.args.killtime)).await;
+        // The previous monitor's record is replaced even if nothing starts.
+        self.children.touch();
         self.rescan(Dirty {
             config: true,
             messages: true,
         });
         if let Some(code) = self.drive()? {
-            return Ok(code);
+            return Ok(self.finish(code).await);
         }
+        self.children.save();
         loop {
             let deadline = self.monitor.poll_timeout();
             let sleep = async {
@@ -132,14 +144,30 @@ impl Shell {
                     // After the reap, so a file is never rewritten for a child just gone.
                     self.pid_files.refresh();
                 }
-                () = sleep => self.monitor.handle_timeout(Instant::now()),
+                () = sleep => {
+                    self.monitor.handle_timeout(Instant::now());
+                    self.check_draining();
+                }
                 Some(_) = self.relays.join_next(), if !self.relays.is_empty() => {}
             }
             if let Some(code) = self.drive()? {
-                self.flush_output().await;
-                return Ok(code);
+                return Ok(self.finish(code).await);
             }
+            // One write for every spawn and exit of this wake-up.
+            self.children.save();
         }
+    }
+
+    /// After the core's Exit: stops the adopted orphans still alive, so the
+    /// monitor leaves no process behind, then empties the record.
+    async fn finish(&mut self, code: u8) -> u8 {
+        let none_left = stop_orphans(Duration::from_secs_f64(self.args.killtime)).await;
+        self.children.save();
+        if none_left {
+            tracing::info!(code, "every child has stopped; exiting");
+        }
+        self.flush_output().await;
+        code
     }
 
     /// Carries out every queued action; `Some(code)` when the core says exit.
@@ -148,10 +176,7 @@ impl Shell {
             match action {
                 Action::Spawn { name, spec } => self.spawn(name, &spec),
                 Action::Signal { name, pid, sig } => signal_group(&name, pid, sig),
-                Action::Exit(code) => {
-                    tracing::info!(code, "every child has stopped; exiting");
-                    return Ok(Some(code));
-                }
+                Action::Exit(code) => return Ok(Some(code)),
             }
         }
         Ok(None)
@@ -164,6 +189,7 @@ impl Shell {
                 tracing::info!(name = %name, pid = child.pid, "started");
                 self.relays.spawn(relay(name.to_string(), child.output));
                 self.pid_files.write(&name, child.pid);
+                self.children.started(name.as_str(), child.pid);
                 self.monitor.handle(
                     now,
                     Input::Spawned {
@@ -176,6 +202,9 @@ impl Shell {
         }
     }
 
+    /// Reaps the whole batch first, so that the group check of each exited
+    /// child does not count members that have exited too, then reports each
+    /// exit and every draining group that is now empty.
     fn reap(&mut self) {
         let mut exits = Vec::new();
         if let Err(e) = reap_all(|pid, status| exits.push((pid, status))) {
@@ -183,18 +212,39 @@ impl Shell {
         }
         let now = Instant::now();
         for (pid, status) in exits {
-            match self.monitor.name_of(pid).cloned() {
-                Some(name) => self.pid_files.remove(&name),
-                None => tracing::info!(pid = pid.0, %status, "reaped an adopted orphan"),
-            }
+            let group_alive = match self.monitor.name_of(pid).cloned() {
+                Some(name) => {
+                    self.pid_files.remove(&name);
+                    self.children.exited(pid.0);
+                    group_alive(pid.0)
+                }
+                None => {
+                    tracing::info!(pid = pid.0, %status, "reaped an adopted orphan");
+                    false
+                }
+            };
             self.monitor.handle(
                 now,
                 Input::Exited {
                     pid,
                     status,
-                    group_alive: false,
+                    group_alive,
                 },
             );
+        }
+        self.check_draining();
+    }
+
+    /// Tells the core about every group it drains that has no member left.
+    fn check_draining(&mut self) {
+        let empty: Vec<Pid> = self
+            .monitor
+            .draining()
+            .filter(|pid| !group_alive(pid.0))
+            .collect();
+        let now = Instant::now();
+        for pid in empty {
+            self.monitor.handle(now, Input::GroupGone { pid });
         }
     }
 

@@ -14,9 +14,10 @@ use std::process::{Command, Stdio};
 use ncolony_core::spec::{Name, ProcSpec};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
+use nix::sys::prctl::set_pdeathsig;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-use nix::unistd::{Uid, pipe2};
+use nix::unistd::{Uid, getppid, pipe2};
 
 /// A child that is running: its pid and the read end of its output pipe.
 #[derive(Debug)]
@@ -39,6 +40,9 @@ pub(crate) struct SpawnContext {
     /// Whether the monitor inherited an ignored signal that children must
     /// not inherit in turn (see [`clean_signals`]).
     pub(crate) ignores_signals: bool,
+    /// The monitor's pid: a child whose parent is no longer this when it
+    /// sets its parent-death signal has missed its parent's death.
+    pub(crate) monitor_pid: nix::unistd::Pid,
 }
 
 impl SpawnContext {
@@ -61,6 +65,7 @@ impl SpawnContext {
             is_root: Uid::effective().is_root(),
             nofile_soft,
             ignores_signals: ignores_signals(),
+            monitor_pid: nix::unistd::getpid(),
         }
     }
 }
@@ -105,26 +110,35 @@ pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<
     let clear_groups = spec.gid.is_some() && spec.uid.is_none();
     let nofile_soft = ctx.nofile_soft;
     let ignores_signals = ctx.ignores_signals;
-    // Without a pre_exec hook std can use posix_spawn, which is faster.
-    if clear_groups || nofile_soft.is_some() || ignores_signals {
-        // SAFETY: the closure runs between fork and exec and makes only
-        // async-signal-safe system calls (sigaction, sigprocmask, setgroups,
-        // setrlimit); it allocates nothing and takes no locks.
-        unsafe {
-            cmd.pre_exec(move || {
-                if ignores_signals {
-                    clean_signals()?;
-                }
-                if clear_groups {
-                    nix::unistd::setgroups(&[])?;
-                }
-                if let Some(soft) = nofile_soft {
-                    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-                    setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
-                }
-                Ok(())
-            });
-        }
+    let monitor_pid = ctx.monitor_pid;
+    // A hook costs std its posix_spawn fast path, but the parent-death
+    // signal can only be set in the child.
+    // SAFETY: the closure runs between fork and exec and makes only
+    // async-signal-safe system calls (sigaction, sigprocmask, setgroups,
+    // setrlimit, prctl, getppid); it allocates nothing and takes no locks.
+    unsafe {
+        cmd.pre_exec(move || {
+            if ignores_signals {
+                clean_signals()?;
+            }
+            if clear_groups {
+                nix::unistd::setgroups(&[])?;
+            }
+            if let Some(soft) = nofile_soft {
+                let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+                setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+            }
+            // Set after std's setuid/setgid, which clear it. If the monitor
+            // dies, the child gets SIGTERM, so a crash leaves nothing running.
+            // The death that counts is the spawning thread's: the monitor
+            // spawns from its main thread only, which lives as long as it.
+            set_pdeathsig(Signal::SIGTERM)?;
+            if getppid() != monitor_pid {
+                // The monitor died before the prctl: no signal will come.
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
     }
     let child = cmd
         .spawn()

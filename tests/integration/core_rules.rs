@@ -30,9 +30,7 @@ fn a_thousand_restart_messages_at_once_are_one_restart_without_backoff() {
     }
     m.signal(18); // SIGCONT
     assert!(
-        wait_until(SOON, || fs::read_dir(&c.messages)
-            .map(|d| d.count() == 0)
-            .unwrap_or(false)),
+        wait_until(SOON, || c.pending_messages().is_empty()),
         "messages not handled; log:\n{}",
         m.log()
     );

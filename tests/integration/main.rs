@@ -11,3 +11,4 @@ mod hostile_output;
 mod interop;
 mod monitor;
 mod side;
+mod strays;

@@ -113,6 +113,17 @@ impl Colony {
         })
     }
 
+    /// The entries of the messages directory, but for dot names (the
+    /// monitor's state directory, `.ncolony`, is there by default).
+    pub fn pending_messages(&self) -> Vec<String> {
+        fs::read_dir(&self.messages)
+            .expect("ls messages")
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect()
+    }
+
     /// Drops a message file in the messages directory.
     pub fn send(&self, file: &str, json: &str) {
         write_atomic(&self.messages.join(file), json);
