@@ -6,9 +6,6 @@
 //! status file is older than its period (or missing) gets a RESTART message,
 //! and a fresh grace so it is not reported again while it restarts.
 
-pub(crate) mod outbox;
-pub(crate) mod scan;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::thread;
@@ -17,9 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 use ncolony_core::checks::beat::{BeatChecks, BeatSection};
 
 use crate::args::positive_seconds;
+use crate::checker::outbox::Outbox;
+use crate::checker::scan::{ConfigScan, section};
 use crate::heart::{Pacemaker, status_file};
-use outbox::Outbox;
-use scan::{ConfigScan, section};
 
 /// Arguments of `ncolony beatcheck`.
 #[derive(clap::Args, Debug, Clone)]

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use ncolony_core::checks::http::{HttpChecks, HttpSection, Probe, Verdict};
 
 use crate::args::positive_seconds;
-use crate::beatcheck::outbox::Outbox;
-use crate::beatcheck::scan::{ConfigScan, section};
+use crate::checker::outbox::Outbox;
+use crate::checker::scan::{ConfigScan, section};
 use crate::heart::Pacemaker;
 
 /// Arguments of `ncolony httpcheck`.

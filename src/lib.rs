@@ -3,20 +3,26 @@
 //! original Python/Twisted NColony.
 //!
 //! The pure supervision core lives in the `ncolony-core` crate (re-exported
-//! here as [`core`]); [`shell`] is the thin OS layer around it; [`ctl`] writes
-//! the directories; the side programs ([`beatcheck`], [`httpcheck`],
-//! [`scheduler`], [`heart`]) run under the monitor, one concern each.
+//! here as [`core`]): no syscalls, no clock. Everything else here talks to
+//! the OS: [`monitor`] is the shell around the core; [`ctl`] writes the
+//! directories; the side programs ([`beatcheck`], [`httpcheck`],
+//! [`scheduler`], [`heart`]) run under the monitor, one concern each. They
+//! share the directory readers (`dirs`), the child-process toolkit
+//! (`process`), the checkers' common parts (`checker`), atomic file writes
+//! (`atomic`) and the one output path ([`logging`]). See ARCHITECTURE.md.
 
 pub use ncolony_core as core;
 
 mod args;
 mod atomic;
-mod dirfile;
+mod checker;
+mod dirs;
 pub mod logging;
+mod process;
 
 pub mod beatcheck;
 pub mod ctl;
 pub mod heart;
 pub mod httpcheck;
+pub mod monitor;
 pub mod scheduler;
-pub mod shell;

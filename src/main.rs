@@ -28,7 +28,7 @@ enum Command {
     #[command(after_help = "\
 Example:
   ncolony monitor --config /srv/colony/config --messages /srv/colony/messages --pid /run/colony -k 10")]
-    Monitor(ncolony::shell::MonitorArgs),
+    Monitor(ncolony::monitor::MonitorArgs),
     /// Add, remove and restart processes by writing the directories.
     Ctl(ncolony::ctl::CtlArgs),
     /// Restart processes whose heart stopped beating.
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Monitor(args) => ncolony::shell::run(args),
+        Command::Monitor(args) => ncolony::monitor::run(args),
         Command::Ctl(args) => ncolony::ctl::run(args),
         Command::Beatcheck(args) => ncolony::beatcheck::run(args),
         Command::Httpcheck(args) => ncolony::httpcheck::run(args),

@@ -22,7 +22,7 @@ use anyhow::Context;
 use chrono::{DateTime, TimeZone};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
-use ncolony_core::checks::schedule::{Action, Every, Limits, Schedule, Trigger};
+use ncolony_core::schedule::{Action, Every, Limits, Schedule, Trigger};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::args::{positive_seconds, seconds};

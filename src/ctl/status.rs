@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use serde_json::{Map, Value};
 
 use super::{CtlError, Places, check_dir, pyjson};
-use crate::shell::configdir::read_config;
+use crate::dirs::config::read_config;
 
 /// One configured process, as [`status`] sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 
 use super::Event;
 use crate::logging;
-use crate::shell::spawn::clean_signals;
+use crate::process::spawn::clean_signals;
 
 /// Longest output line kept before it is written out in pieces.
 const MAX_LINE: usize = 64 * 1024;

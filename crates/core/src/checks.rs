@@ -1,7 +1,7 @@
-//! The side programs' decisions, sans I/O: the `ncolony.beatcheck` and
-//! `ncolony.httpcheck` config sections, when a heart counts as stopped, when
-//! an HTTP endpoint has failed too often, and when the scheduler starts,
-//! signals and delays its job.
+//! The checkers' decisions, sans I/O: the `ncolony.beatcheck` and
+//! `ncolony.httpcheck` config sections, when a heart counts as stopped, and
+//! when an HTTP endpoint has failed too often. (The scheduler's decisions
+//! are [`crate::schedule`].)
 //!
 //! Like [`crate::monitor`], nothing here reads a clock: the shell passes the
 //! current time in. Wall-clock decisions (file mtimes) take `SystemTime`;
@@ -10,7 +10,6 @@
 
 pub mod beat;
 pub mod http;
-pub mod schedule;
 
 use serde_json::{Map, Value};
 

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod dirscan;
 pub mod message;
 pub mod monitor;
+pub mod schedule;
 pub mod spec;
 
 pub use message::Message;

@@ -18,15 +18,15 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
 use super::args::MonitorArgs;
-use super::configdir::{ConfigDir, Unusable};
-use super::messagesdir::{MessagesDir, is_restart};
-use super::output::relay;
 use super::pidfiles::PidFiles;
-use super::reap::{group_alive, reap_all};
-use super::spawn::{SpawnContext, spawn};
 use super::state::{ChildrenRecord, create_state_dir};
 use super::strays::{stop_orphans, stop_survivors};
 use super::watch::{Dirty, Watches};
+use crate::dirs::config::{ConfigDir, Unusable};
+use crate::dirs::messages::{MessagesDir, is_restart};
+use crate::process::output::relay;
+use crate::process::reap::{group_alive, reap_all};
+use crate::process::spawn::{SpawnContext, spawn};
 
 /// Runs the monitor until SIGTERM/SIGINT has stopped every child.
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {

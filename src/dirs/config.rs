@@ -24,7 +24,7 @@ use std::time::SystemTime;
 use ncolony_core::dirscan::{self, Change, Snapshot};
 use ncolony_core::spec::{MAX_CONFIG_LEN, Name, config_too_large, is_ignored};
 
-use crate::dirfile::{Opened, Symlinks, not_regular, open_regular, read_bounded};
+use crate::dirs::entry::{Opened, Symlinks, not_regular, open_regular, read_bounded};
 
 /// What identifies a file's version without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

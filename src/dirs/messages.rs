@@ -17,8 +17,8 @@ use ncolony_core::message::Message;
 use ncolony_core::spec::is_hidden_or_partial;
 use nix::errno::Errno;
 
-use super::configdir::list_dir;
-use crate::dirfile::{Opened, Symlinks, not_regular, open_regular, read_bounded};
+use crate::dirs::config::list_dir;
+use crate::dirs::entry::{Opened, Symlinks, not_regular, open_regular, read_bounded};
 
 /// The largest message file read. A message is a small JSON object (the
 /// longest the original writes is well under 1 KiB); a bigger file is refused

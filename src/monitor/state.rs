@@ -17,8 +17,8 @@ use anyhow::{Context, bail};
 use nix::libc;
 use serde::{Deserialize, Serialize};
 
-use super::procfs::Stat;
 use crate::atomic::{Durability, replace};
+use crate::process::procfs::Stat;
 
 /// The file in the state directory that records the running children.
 pub(crate) const CHILDREN_FILE: &str = "children.json";

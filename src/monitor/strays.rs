@@ -10,9 +10,11 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use super::procfs::{Stat, environ_has, group_has_live_member, live_children_of, live_where};
-use super::reap::reap_all;
 use super::state::Recorded;
+use crate::process::procfs::{
+    Stat, environ_has, group_has_live_member, live_children_of, live_where,
+};
+use crate::process::reap::reap_all;
 
 /// How often the stopping loops look again.
 const POLL: Duration = Duration::from_millis(10);

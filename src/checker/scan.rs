@@ -12,7 +12,7 @@ use ncolony_core::checks::config_object;
 use ncolony_core::dirscan::Change;
 use serde_json::{Map, Value};
 
-use crate::shell::configdir::ConfigDir;
+use crate::dirs::config::ConfigDir;
 
 /// A config file that is new or whose content changed.
 #[derive(Debug)]

@@ -1,0 +1,17 @@
+//! `ncolony monitor`: the OS shell around the pure core
+//! ([`ncolony_core::monitor`]). One thread, one event loop that turns signals,
+//! directory events, child exits and timer expiries into core inputs and
+//! carries out the core's actions; its command line, pid files, state
+//! directory, watches and the stopping of strays each in their own module.
+//! Reading the directories is [`crate::dirs`]'s job and running children
+//! [`crate::process`]'s, both shared with the side programs.
+
+mod args;
+mod event_loop;
+mod pidfiles;
+mod state;
+mod strays;
+mod watch;
+
+pub use args::MonitorArgs;
+pub use event_loop::run;
