@@ -1,0 +1,53 @@
+//! The monitor's log lines read as sentences: exits, signals and messages
+//! are written the way an operator says them, never in Rust's Debug form.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+#[test]
+fn log_lines_show_no_rust_debug_formatting() {
+    let c = Colony::new();
+    c.add_sh("web", &c.pid_recorder("web"));
+    c.add_sh("fails", "exit 3");
+    c.write_config(
+        "grouped",
+        r#"{"args": ["/bin/sleep", "1000"], "group": ["fe"]}"#,
+    );
+    let mut m = c.monitor(&["--frequency", "600", "--killtime", "1"]);
+    let web = c.wait_pids("web", 1);
+    m.wait_log("exited (exit code 3)");
+    c.send("001", r#"{"type": "RESTART", "name": "web"}"#);
+    c.send("002", r#"{"type": "RESTART-GROUP", "group": "fe"}"#);
+    c.send("003", r#"{"type": "RESTART-ALL"}"#);
+    m.wait_log(": RESTART web");
+    m.wait_log(": RESTART-GROUP fe");
+    m.wait_log(": RESTART-ALL");
+    m.wait_log("stopped (killed by SIGTERM)");
+    c.wait_pids("web", 2);
+    kill(c.recorded_pids("web")[1], 9);
+    m.wait_log("exited (killed by SIGKILL)");
+    assert!(web > 0);
+    m.signal(15);
+    assert_eq!(
+        m.wait_exit(Duration::from_secs(10)),
+        Some(Some(0)),
+        "{}",
+        m.log()
+    );
+    let log = m.log();
+    for debug in [
+        "Restart {",
+        "RestartAll",
+        "RestartGroup",
+        "Signal(",
+        "Code(",
+        "Some(",
+        "Name(",
+    ] {
+        assert!(
+            !log.contains(debug),
+            "Debug formatting {debug:?} in the log:\n{log}"
+        );
+    }
+}
