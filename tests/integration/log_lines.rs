@@ -15,7 +15,7 @@ fn log_lines_show_no_rust_debug_formatting() {
         r#"{"args": ["/bin/sleep", "1000"], "group": ["fe"]}"#,
     );
     let mut m = c.monitor(&["--frequency", "600", "--killtime", "1"]);
-    let web = c.wait_pids("web", 1);
+    c.wait_pids("web", 1);
     m.wait_log("exited (exit code 3)");
     c.send("001", r#"{"type": "RESTART", "name": "web"}"#);
     c.send("002", r#"{"type": "RESTART-GROUP", "group": "fe"}"#);
@@ -27,7 +27,6 @@ fn log_lines_show_no_rust_debug_formatting() {
     c.wait_pids("web", 2);
     kill(c.recorded_pids("web")[1], 9);
     m.wait_log("exited (killed by SIGKILL)");
-    assert!(web > 0);
     m.signal(15);
     assert_eq!(
         m.wait_exit(Duration::from_secs(10)),
