@@ -397,25 +397,18 @@ fn an_invalid_edit_of_a_running_config_keeps_it_running() {
     assert!(wait_until(SOON, || !is_alive(pid)));
 }
 
-fn is_root() -> bool {
-    proc_status_field(std::process::id() as i32, "Uid")
-        .is_some_and(|u| u.split_whitespace().next() == Some("0"))
-}
-
 #[test]
 fn an_unreadable_edit_of_a_running_config_keeps_it_running() {
-    if !is_root() || !Path::new("/usr/bin/setpriv").exists() {
-        // Root reads a chmod 000 file anyway: only an unprivileged monitor
-        // can see one it cannot read.
-        eprintln!("skipped: needs root and setpriv to run the monitor unprivileged");
-        return;
-    }
+    // Root reads a chmod 000 file anyway: only an unprivileged monitor can
+    // see one it cannot read.
+    require_root("setpriv to run the monitor unprivileged");
+    let setpriv = require_tool("/usr/bin/setpriv");
     let c = Colony::new();
     for d in [c.tmp.path(), &c.config, &c.messages, &c.work] {
         fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
     }
     c.add_sh("web", &c.pid_recorder("web"));
-    let mut cmd = std::process::Command::new("/usr/bin/setpriv");
+    let mut cmd = std::process::Command::new(setpriv);
     cmd.args([
         "--reuid",
         "65534",

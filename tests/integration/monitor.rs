@@ -176,15 +176,31 @@ fn new_changed_and_removed_files_take_effect_at_once_via_inotify() {
         "old process still alive"
     );
     m.wait_log("[late] changed");
-    // Rewriting the same bytes is not a change.
+    // Rewriting the same bytes (a new inode, so the file is re-read) is not a
+    // change. A file added after the rewrite proves that a rescan has seen
+    // it: the scan that lists `witness` stats `late` after its rename, and
+    // a restart decided by that scan (or an earlier one) sends `second` its
+    // TERM before `witness` is even spawned.
     c.add_sh("late", &format!("echo changed; {}", c.pid_recorder("late")));
+    c.add_sh("witness", &c.pid_recorder("witness"));
+    c.wait_pids("witness", 1);
+    // A negative, so a bounded wait that lasts its whole bound: the TERM is
+    // already sent if it ever will be, and a killed `sleep` shows (dead, or
+    // replaced by a third pid) within milliseconds, far inside 1 s.
+    assert!(
+        stays(Duration::from_secs(1), || is_alive(second)
+            && c.recorded_pids("late") == [first, second]),
+        "same bytes restarted it: {:?}\n{}",
+        c.recorded_pids("late"),
+        m.log()
+    );
     // Removing the file stops the process.
     fs::remove_file(c.config.join("late")).expect("rm");
     assert!(
         wait_until(SOON, || !is_alive(second)),
         "removed process still alive"
     );
-    assert_eq!(c.recorded_pids("late").len(), 2, "same bytes restarted it");
+    assert_eq!(c.recorded_pids("late").len(), 2, "removal restarted it");
 }
 
 #[test]

@@ -28,6 +28,15 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Whether `cond` holds at every poll (every 10 ms) for the whole of
+/// `timeout`; false as soon as it does not. This is how a test shows that
+/// something does NOT happen: such a wait always lasts its whole bound, so
+/// each caller says why it needs one, and first waits for a positive sign
+/// that the thing it rules out would have happened by then.
+pub fn stays(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    !wait_until(timeout, || !cond())
+}
+
 /// Like [`wait_until`] but returns the first `Some` value.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let mut out = None;
