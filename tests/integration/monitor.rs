@@ -235,8 +235,14 @@ fn ignores_new_files_dot_files_and_directories() {
     let m = c.monitor(&["--frequency", "600"]);
     c.wait_pids("real", 1);
     m.wait_log("adir: is a directory");
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(!marker.exists(), "an ignored entry was run");
+    // A negative, so a wait that lasts its whole bound. Every entry was there
+    // before the monitor started, so the first scan (over: `adir` is logged
+    // and `real` runs) would have spawned an ignored one along with `real`,
+    // and its `touch` comes right after its start.
+    assert!(
+        stays(Duration::from_millis(300), || !marker.exists()),
+        "an ignored entry was run"
+    );
 }
 
 #[test]
@@ -329,12 +335,14 @@ fn bad_messages_are_logged_and_deleted() {
 fn messages_written_in_place_are_read_once_complete() {
     let c = Colony::new();
     c.add_sh("steady", &c.pid_recorder("steady"));
-    let _m = c.monitor(&["--frequency", "1"]);
+    let m = c.monitor(&["--frequency", "1"]);
     c.wait_pids("steady", 1);
     // `echo ... > FILE`: the file exists, empty, before its content is written.
     let path = c.messages.join("001");
     let mut file = fs::File::create(&path).expect("create");
-    std::thread::sleep(Duration::from_millis(300));
+    // The monitor looks at the file while it is still empty (a full rescan).
+    m.rescans(1);
+    assert!(path.exists(), "an empty message in the making was deleted");
     file.write_all(br#"{"type": "RESTART", "name": "steady"}"#)
         .expect("write");
     drop(file);
@@ -355,6 +363,7 @@ fn instant_deaths_back_off_instead_of_busy_looping() {
             c.work.join("crasher.pids").display()
         ),
     );
+    let launched = Instant::now();
     let m = c.monitor(&[
         "--frequency",
         "600",
@@ -363,12 +372,20 @@ fn instant_deaths_back_off_instead_of_busy_looping() {
         "--maxrestartdelay",
         "0.8",
     ]);
-    // Delays 0.2, 0.4, 0.8, 0.8...: within 1.5 s, at most 5 starts.
-    std::thread::sleep(Duration::from_millis(1500));
-    let starts = c.recorded_pids("crasher").len();
+    // Delays 0.2, 0.4, 0.8, 0.8...: the second start within 1.5 s...
+    c.wait_pids("crasher", 2);
     assert!(
-        (2..=5).contains(&starts),
-        "{starts} starts in 1.5 s:\n{}",
+        launched.elapsed() < Duration::from_millis(1500),
+        "no restart within 1.5 s:\n{}",
+        m.log()
+    );
+    // ...and the fourth no sooner than 0.2 + 0.4 + 0.8 s after the launch
+    // (timers never fire early, so this bound cannot be flaky).
+    c.wait_pids("crasher", 4);
+    assert!(
+        launched.elapsed() >= Duration::from_millis(1400),
+        "4 starts in {:?}:\n{}",
+        launched.elapsed(),
         m.log()
     );
 }
@@ -389,7 +406,12 @@ fn a_death_after_threshold_restarts_at_once() {
         "100",
     ]);
     let first = c.wait_pids("longlived", 1);
-    std::thread::sleep(Duration::from_millis(300));
+    // Past the threshold (0.2 s) by the process's own start time.
+    assert!(
+        wait_until(SOON, || proc_age(first)
+            .is_some_and(|age| age >= Duration::from_millis(300))),
+        "{first} did not live 0.3 s"
+    );
     kill(first, 9);
     c.wait_pids("longlived", 2);
 }
@@ -409,6 +431,7 @@ fn missing_and_non_executable_programs_are_retried_under_backoff() {
         ),
     );
     c.add_sh("ok", &c.pid_recorder("ok"));
+    let launched = Instant::now();
     let m = c.monitor(&[
         "--frequency",
         "600",
@@ -421,14 +444,23 @@ fn missing_and_non_executable_programs_are_retried_under_backoff() {
     m.wait_log("/nonexistent/ghost");
     m.wait_log("noexec");
     m.wait_log("not found on PATH (/nonexistent)");
-    std::thread::sleep(Duration::from_millis(1200));
-    // 0.5 s then 1 s: a handful of attempts, not a busy loop.
-    let attempts = m.log().matches("/nonexistent/ghost").count();
-    assert!(
-        (1..=4).contains(&attempts),
-        "{attempts} attempts:\n{}",
-        m.log()
-    );
+    // Retried after 0.5 s, then 1 s: a handful of attempts, not a busy loop
+    // (timers never fire early, so these lower bounds cannot be flaky).
+    let attempts = || m.log().matches("/nonexistent/ghost").count();
+    for (n, earliest) in [(2, 500), (3, 1500)] {
+        assert!(
+            wait_until(SOON, || attempts() >= n),
+            "no attempt {n}:\n{}",
+            m.log()
+        );
+        assert!(
+            launched.elapsed() >= Duration::from_millis(earliest),
+            "{} attempts in {:?}:\n{}",
+            attempts(),
+            launched.elapsed(),
+            m.log()
+        );
+    }
     // Fixing the file starts it at once.
     c.add_sh("ghost", &c.pid_recorder("ghost"));
     c.wait_pids("ghost", 1);
