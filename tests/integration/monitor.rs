@@ -601,9 +601,18 @@ fn killtime_applies_to_restarts_too() {
         "0",
     ]);
     let first = c.wait_pids("stubborn", 1);
+    let sent = Instant::now();
     c.send("r", r#"{"type": "RESTART", "name": "stubborn"}"#);
     c.wait_pids("stubborn", 2);
     assert!(!is_alive(first));
+    // It ignores TERM, so only the KILL at killtime (0.3 s after the TERM,
+    // itself after the message was sent) let it go: never sooner (timers
+    // never fire early, so this bound cannot be flaky).
+    assert!(
+        sent.elapsed() >= Duration::from_millis(300),
+        "restarted {:?} after the RESTART, before killtime",
+        sent.elapsed()
+    );
 }
 
 #[test]
