@@ -258,7 +258,7 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlCommand::Remove { name } => super::remove(&places, &name)?,
         CtlCommand::Restart { name } => {
             super::restart(&places, &name)?;
-            if let Some(why) = super::unconfigured_name(&places, &name) {
+            if let Some(why) = super::ops::unconfigured_name(&places, &name) {
                 warn(&format!("{why}; the restart was sent anyway"));
             }
         }
@@ -267,7 +267,7 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::RestartGroup { group } => {
             super::restart_group(&places, &group)?;
-            if let Some(why) = super::unconfigured_group(&places, &group) {
+            if let Some(why) = super::ops::unconfigured_group(&places, &group) {
                 warn(&format!("{why}; the restart was sent anyway"));
             }
         }

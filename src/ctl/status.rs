@@ -11,7 +11,8 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde_json::{Map, Value};
 
-use super::{CtlError, Places, check_dir, pyjson};
+use super::places::check_dir;
+use super::{CtlError, Places, pyjson};
 use crate::dirs::config::read_config;
 
 /// One configured process, as [`status`] sees it.

@@ -871,3 +871,22 @@ fn library_api_writes_what_the_cli_writes() {
     ));
     assert!(leftovers(&c.config).is_empty() && leftovers(&c.messages).is_empty());
 }
+
+#[test]
+fn the_readme_library_example_is_the_compiled_one() {
+    // `cargo test --doc` compiles src/ctl/readme_example.md (see src/ctl.rs);
+    // this keeps the README showing exactly that text.
+    let readme = include_str!("../../README.md");
+    let example = include_str!("../../src/ctl/readme_example.md");
+    assert!(
+        readme.contains(&format!("### Library\n\n{example}")),
+        "README's library example differs from src/ctl/readme_example.md:\n{example}"
+    );
+    // Every public path of the library, as it was before ctl was split into
+    // files: a moved item that is not re-exported fails to compile here.
+    #[expect(unused_imports, reason = "the paths themselves are the check")]
+    use ncolony::ctl::{
+        AddOptions, CtlArgs, CtlError, Heartbeat, HttpCheck, Number, Places, ProcState, ProcStatus,
+        add, remove, restart, restart_all, restart_group, run, status,
+    };
+}

@@ -20,21 +20,6 @@ fn count(m: &Monitor, needle: &str) -> usize {
     m.log().matches(needle).count()
 }
 
-/// Makes the monitor rescan `n` more times (SIGHUP), and returns once the
-/// first `n` of them are over: the loop is single-threaded, so a rescan has
-/// finished when the next SIGHUP is logged.
-fn rescans(m: &Monitor, n: usize) {
-    let before = count(m, "SIGHUP: rescanning");
-    for i in 1..=n + 1 {
-        m.signal(1);
-        assert!(
-            wait_until(SOON, || count(m, "SIGHUP: rescanning") >= before + i),
-            "SIGHUP {i} not handled; log:\n{}",
-            m.log()
-        );
-    }
-}
-
 /// A config whose process touches `work/MARKER` and sleeps: it ran if the
 /// marker exists.
 fn marker_config(c: &Colony, marker: &str) -> String {
@@ -95,10 +80,10 @@ fn editor_and_package_manager_leftovers_never_run_nor_show_in_status() {
     c.add_sh("web", &c.pid_recorder("web"));
     let m = c.monitor(&["--frequency", "600"]);
     c.wait_pids("web", 1);
-    rescans(&m, 2);
+    m.rescans(2);
     // Leftovers added while it runs are ignored too.
     fs::copy(c.config.join("web"), c.config.join("web~")).expect("cp web web~");
-    rescans(&m, 2);
+    m.rescans(2);
     assert!(
         listing(&c.work).iter().all(|f| !f.starts_with("ran-")),
         "{:?}",
@@ -160,7 +145,7 @@ fn a_misspelled_key_is_warned_once_with_a_suggestion_and_the_process_runs() {
     m.wait_log(r#"config web: unknown key "zzzz" (ignored)"#);
     // Rewriting the same text (a new inode, re-read) and rescanning: no repeat.
     c.write_config("web", &text);
-    rescans(&m, 3);
+    m.rescans(3);
     assert_eq!(count(&m, warning), 1, "{}", m.log());
     assert_eq!(count(&m, "zzzz"), 1, "{}", m.log());
     assert!(!m.log().contains("extension"), "{}", m.log());
@@ -192,7 +177,7 @@ fn a_config_too_large_for_ncolony_config_is_refused_and_the_largest_that_fits_ru
         "config over: file is 131057 bytes, more than the 131056 bytes that fit in \
          NCOLONY_CONFIG (Linux limits one environment string to 128 KiB); not running it",
     );
-    rescans(&m, 2);
+    m.rescans(2);
     assert!(c.recorded_pids("over").is_empty());
     assert!(!m.log().contains("Argument list too long"), "{}", m.log());
     assert_eq!(count(&m, "config over:"), 1, "{}", m.log());
@@ -241,7 +226,7 @@ fn bad_file_names_are_logged_once_escaped_and_never_run() {
     for line in expected {
         m.wait_log(line);
     }
-    rescans(&m, 3);
+    m.rescans(3);
     let log = m.log();
     for line in expected {
         assert_eq!(log.matches(line).count(), 1, "{line}: {log}");
@@ -271,7 +256,7 @@ fn a_symlink_loop_and_a_dangling_symlink_are_each_logged_once() {
     c.wait_pids("web", 1);
     m.wait_log("config loop: Too many levels of symbolic links");
     m.wait_log(r#"config dangling: dangling symbolic link to "nowhere"; not running it"#);
-    rescans(&m, 3);
+    m.rescans(3);
     // And many --frequency ticks.
     let ticks = std::time::Instant::now();
     assert!(!wait_until(Duration::from_millis(600), || {
@@ -342,7 +327,7 @@ fn no_pid_file_is_left_for_a_process_that_is_not_running() {
     assert!(wait_until(SOON, || pid_file(&c.pids, "web") == Some(web)));
     m.wait_log("broken");
     m.wait_log("quitter");
-    rescans(&m, 2);
+    m.rescans(2);
     // The ghost is gone, the failed spawn and the quick exits left nothing.
     assert!(
         wait_until(SOON, || listing(&c.pids) == ["web"]),
@@ -383,39 +368,32 @@ fn an_invalid_edit_of_a_running_config_keeps_it_running() {
     ] {
         c.write_config("web", bad);
         m.wait_log(&format!("config web: {problem}"));
-        rescans(&m, 2);
+        m.rescans(2);
         assert!(is_alive(pid), "stopped by {problem}: {}", m.log());
     }
     m.wait_log("; keeping the running process with its previous config");
     assert!(!m.log().contains("config gone"), "{}", m.log());
     // Back to the same text: nothing to do; a new one: a restart.
     c.write_config("web", &good);
-    rescans(&m, 2);
+    m.rescans(2);
     assert_eq!(c.recorded_pids("web"), [pid]);
     c.add_sh("web", &format!("true; {}", c.pid_recorder("web")));
     c.wait_pids("web", 2);
     assert!(wait_until(SOON, || !is_alive(pid)));
 }
 
-fn is_root() -> bool {
-    proc_status_field(std::process::id() as i32, "Uid")
-        .is_some_and(|u| u.split_whitespace().next() == Some("0"))
-}
-
 #[test]
 fn an_unreadable_edit_of_a_running_config_keeps_it_running() {
-    if !is_root() || !Path::new("/usr/bin/setpriv").exists() {
-        // Root reads a chmod 000 file anyway: only an unprivileged monitor
-        // can see one it cannot read.
-        eprintln!("skipped: needs root and setpriv to run the monitor unprivileged");
-        return;
-    }
+    // Root reads a chmod 000 file anyway: only an unprivileged monitor can
+    // see one it cannot read.
+    require_root("setpriv to run the monitor unprivileged");
+    let setpriv = require_tool("/usr/bin/setpriv");
     let c = Colony::new();
     for d in [c.tmp.path(), &c.config, &c.messages, &c.work] {
         fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
     }
     c.add_sh("web", &c.pid_recorder("web"));
-    let mut cmd = std::process::Command::new("/usr/bin/setpriv");
+    let mut cmd = std::process::Command::new(setpriv);
     cmd.args([
         "--reuid",
         "65534",
@@ -437,12 +415,12 @@ fn an_unreadable_edit_of_a_running_config_keeps_it_running() {
     fs::set_permissions(&web, fs::Permissions::from_mode(0o000)).expect("chmod");
     m.wait_log("config web: cannot read: Permission denied");
     m.wait_log("; keeping the running process with its previous config");
-    rescans(&m, 3);
+    m.rescans(3);
     assert!(is_alive(pid), "{}", m.log());
     assert_eq!(count(&m, "config web: cannot read"), 1, "{}", m.log());
     // Readable again with the same text: nothing to do.
     fs::set_permissions(&web, fs::Permissions::from_mode(0o644)).expect("chmod");
-    rescans(&m, 2);
+    m.rescans(2);
     assert_eq!(c.recorded_pids("web"), [pid], "{}", m.log());
     assert!(is_alive(pid));
     // Removing it still stops it.

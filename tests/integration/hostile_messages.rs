@@ -46,6 +46,7 @@ fn mkfifo(path: &Path) {
 
 #[test]
 fn fifos_devices_and_huge_files_neither_block_nor_bloat_the_monitor() {
+    require_root("mknod of a device node");
     let c = Colony::new();
     c.add_sh("steady", &c.pid_recorder("steady"));
     let m = &c.messages;
@@ -59,7 +60,7 @@ fn fifos_devices_and_huge_files_neither_block_nor_bloat_the_monitor() {
         nix::sys::stat::Mode::S_IRUSR,
         nix::sys::stat::makedev(1, 5),
     )
-    .expect("mknod (we are root)");
+    .expect("mknod");
     let _socket = UnixListener::bind(m.join("socket")).expect("bind");
     // 1 GiB of nothing: reading it whole would take the memory and time a
     // full read takes, for a file that cannot be a message.
@@ -128,33 +129,23 @@ fn fifos_devices_and_huge_files_neither_block_nor_bloat_the_monitor() {
     assert!(peak < 64 * 1024, "monitor peak RSS {peak} KiB");
 }
 
-/// Whether this machine can run the monitor in a user namespace with no
-/// inotify instance allowed. Where it cannot, the test says it is skipped,
-/// except in CI, which installs util-linux and must run it.
-fn user_namespaces_work() -> bool {
-    let ok = Command::new("unshare")
+/// The tools that run the monitor in a user namespace with no inotify
+/// instance allowed, checked to work: a machine that cannot fails the test
+/// (CI installs util-linux and is root), it never passes unchecked.
+fn user_namespace_tools() -> (&'static str, &'static str) {
+    let unshare = require_tool("/usr/bin/unshare");
+    let nsenter = require_tool("/usr/bin/nsenter");
+    let status = Command::new(unshare)
         .args(["--user", "--map-root-user", "/bin/sh", "-c"])
         .arg("echo 0 > /proc/sys/user/max_inotify_instances")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("nsenter")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI must have nsenter and be able to run `unshare --user --map-root-user` \
-             and set /proc/sys/user/max_inotify_instances"
-        );
-        eprintln!(
-            "skipping hostile_messages::no_inotify_instance: unshare --user or nsenter is unavailable here"
-        );
-    }
-    ok
+        .status();
+    assert!(
+        status.as_ref().is_ok_and(|s| s.success()),
+        "this test needs `unshare --user --map-root-user` to be allowed to set \
+         /proc/sys/user/max_inotify_instances: {status:?}"
+    );
+    (unshare, nsenter)
 }
 
 /// The inotify watches `pid` holds, from `/proc/PID/fdinfo`.
@@ -174,13 +165,11 @@ fn inotify_watches(pid: i32) -> usize {
 
 #[test]
 fn no_inotify_instance_means_polling_until_one_is_available() {
-    if !user_namespaces_work() {
-        return;
-    }
+    let (unshare, nsenter) = user_namespace_tools();
     let c = Colony::new();
     c.add_sh("first", &c.pid_recorder("first"));
     // The limit is per user namespace: the rest of the machine keeps its own.
-    let mut cmd = Command::new("unshare");
+    let mut cmd = Command::new(unshare);
     cmd.args(["--user", "--map-root-user", "/bin/sh", "-c"])
         .arg(r#"echo 0 > /proc/sys/user/max_inotify_instances && exec "$0" "$@""#)
         .arg(env!("CARGO_BIN_EXE_ncolony"))
@@ -203,7 +192,7 @@ fn no_inotify_instance_means_polling_until_one_is_available() {
     c.wait_pids("first", 2);
 
     // Allow inotify in the monitor's namespace again: it is picked up.
-    let raised = Command::new("nsenter")
+    let raised = Command::new(nsenter)
         .args([
             "--user",
             "--target",

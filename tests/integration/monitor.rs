@@ -176,15 +176,31 @@ fn new_changed_and_removed_files_take_effect_at_once_via_inotify() {
         "old process still alive"
     );
     m.wait_log("[late] changed");
-    // Rewriting the same bytes is not a change.
+    // Rewriting the same bytes (a new inode, so the file is re-read) is not a
+    // change. A file added after the rewrite proves that a rescan has seen
+    // it: the scan that lists `witness` stats `late` after its rename, and
+    // a restart decided by that scan (or an earlier one) sends `second` its
+    // TERM before `witness` is even spawned.
     c.add_sh("late", &format!("echo changed; {}", c.pid_recorder("late")));
+    c.add_sh("witness", &c.pid_recorder("witness"));
+    c.wait_pids("witness", 1);
+    // A negative, so a bounded wait that lasts its whole bound: the TERM is
+    // already sent if it ever will be, and a killed `sleep` shows (dead, or
+    // replaced by a third pid) within milliseconds, far inside 1 s.
+    assert!(
+        stays(Duration::from_secs(1), || is_alive(second)
+            && c.recorded_pids("late") == [first, second]),
+        "same bytes restarted it: {:?}\n{}",
+        c.recorded_pids("late"),
+        m.log()
+    );
     // Removing the file stops the process.
     fs::remove_file(c.config.join("late")).expect("rm");
     assert!(
         wait_until(SOON, || !is_alive(second)),
         "removed process still alive"
     );
-    assert_eq!(c.recorded_pids("late").len(), 2, "same bytes restarted it");
+    assert_eq!(c.recorded_pids("late").len(), 2, "removal restarted it");
 }
 
 #[test]
@@ -219,8 +235,14 @@ fn ignores_new_files_dot_files_and_directories() {
     let m = c.monitor(&["--frequency", "600"]);
     c.wait_pids("real", 1);
     m.wait_log("adir: is a directory");
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(!marker.exists(), "an ignored entry was run");
+    // A negative, so a wait that lasts its whole bound. Every entry was there
+    // before the monitor started, so the first scan (over: `adir` is logged
+    // and `real` runs) would have spawned an ignored one along with `real`,
+    // and its `touch` comes right after its start.
+    assert!(
+        stays(Duration::from_millis(300), || !marker.exists()),
+        "an ignored entry was run"
+    );
 }
 
 #[test]
@@ -313,12 +335,14 @@ fn bad_messages_are_logged_and_deleted() {
 fn messages_written_in_place_are_read_once_complete() {
     let c = Colony::new();
     c.add_sh("steady", &c.pid_recorder("steady"));
-    let _m = c.monitor(&["--frequency", "1"]);
+    let m = c.monitor(&["--frequency", "1"]);
     c.wait_pids("steady", 1);
     // `echo ... > FILE`: the file exists, empty, before its content is written.
     let path = c.messages.join("001");
     let mut file = fs::File::create(&path).expect("create");
-    std::thread::sleep(Duration::from_millis(300));
+    // The monitor looks at the file while it is still empty (a full rescan).
+    m.rescans(1);
+    assert!(path.exists(), "an empty message in the making was deleted");
     file.write_all(br#"{"type": "RESTART", "name": "steady"}"#)
         .expect("write");
     drop(file);
@@ -339,6 +363,7 @@ fn instant_deaths_back_off_instead_of_busy_looping() {
             c.work.join("crasher.pids").display()
         ),
     );
+    let launched = Instant::now();
     let m = c.monitor(&[
         "--frequency",
         "600",
@@ -347,12 +372,20 @@ fn instant_deaths_back_off_instead_of_busy_looping() {
         "--maxrestartdelay",
         "0.8",
     ]);
-    // Delays 0.2, 0.4, 0.8, 0.8...: within 1.5 s, at most 5 starts.
-    std::thread::sleep(Duration::from_millis(1500));
-    let starts = c.recorded_pids("crasher").len();
+    // Delays 0.2, 0.4, 0.8, 0.8...: the second start within 1.5 s...
+    c.wait_pids("crasher", 2);
     assert!(
-        (2..=5).contains(&starts),
-        "{starts} starts in 1.5 s:\n{}",
+        launched.elapsed() < Duration::from_millis(1500),
+        "no restart within 1.5 s:\n{}",
+        m.log()
+    );
+    // ...and the fourth no sooner than 0.2 + 0.4 + 0.8 s after the launch
+    // (timers never fire early, so this bound cannot be flaky).
+    c.wait_pids("crasher", 4);
+    assert!(
+        launched.elapsed() >= Duration::from_millis(1400),
+        "4 starts in {:?}:\n{}",
+        launched.elapsed(),
         m.log()
     );
 }
@@ -373,7 +406,12 @@ fn a_death_after_threshold_restarts_at_once() {
         "100",
     ]);
     let first = c.wait_pids("longlived", 1);
-    std::thread::sleep(Duration::from_millis(300));
+    // Past the threshold (0.2 s) by the process's own start time.
+    assert!(
+        wait_until(SOON, || proc_age(first)
+            .is_some_and(|age| age >= Duration::from_millis(300))),
+        "{first} did not live 0.3 s"
+    );
     kill(first, 9);
     c.wait_pids("longlived", 2);
 }
@@ -393,6 +431,7 @@ fn missing_and_non_executable_programs_are_retried_under_backoff() {
         ),
     );
     c.add_sh("ok", &c.pid_recorder("ok"));
+    let launched = Instant::now();
     let m = c.monitor(&[
         "--frequency",
         "600",
@@ -405,14 +444,23 @@ fn missing_and_non_executable_programs_are_retried_under_backoff() {
     m.wait_log("/nonexistent/ghost");
     m.wait_log("noexec");
     m.wait_log("not found on PATH (/nonexistent)");
-    std::thread::sleep(Duration::from_millis(1200));
-    // 0.5 s then 1 s: a handful of attempts, not a busy loop.
-    let attempts = m.log().matches("/nonexistent/ghost").count();
-    assert!(
-        (1..=4).contains(&attempts),
-        "{attempts} attempts:\n{}",
-        m.log()
-    );
+    // Retried after 0.5 s, then 1 s: a handful of attempts, not a busy loop
+    // (timers never fire early, so these lower bounds cannot be flaky).
+    let attempts = || m.log().matches("/nonexistent/ghost").count();
+    for (n, earliest) in [(2, 500), (3, 1500)] {
+        assert!(
+            wait_until(SOON, || attempts() >= n),
+            "no attempt {n}:\n{}",
+            m.log()
+        );
+        assert!(
+            launched.elapsed() >= Duration::from_millis(earliest),
+            "{} attempts in {:?}:\n{}",
+            attempts(),
+            launched.elapsed(),
+            m.log()
+        );
+    }
     // Fixing the file starts it at once.
     c.add_sh("ghost", &c.pid_recorder("ghost"));
     c.wait_pids("ghost", 1);
@@ -553,9 +601,18 @@ fn killtime_applies_to_restarts_too() {
         "0",
     ]);
     let first = c.wait_pids("stubborn", 1);
+    let sent = Instant::now();
     c.send("r", r#"{"type": "RESTART", "name": "stubborn"}"#);
     c.wait_pids("stubborn", 2);
     assert!(!is_alive(first));
+    // It ignores TERM, so only the KILL at killtime (0.3 s after the TERM,
+    // itself after the message was sent) let it go: never sooner (timers
+    // never fire early, so this bound cannot be flaky).
+    assert!(
+        sent.elapsed() >= Duration::from_millis(300),
+        "restarted {:?} after the RESTART, before killtime",
+        sent.elapsed()
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -82,18 +82,23 @@ fn heart_beat(name: &str, config: &str) -> std::process::Output {
 /// in `status` (0: accept, then never answer), except `/ok`, always 200, and
 /// pointing redirects there. Returns its port.
 fn http_server(status: Arc<AtomicU16>) -> u16 {
+    http_server_counting(status, Arc::default())
+}
+
+/// [`http_server`], counting the requests it reads in `hits`.
+fn http_server_counting(status: Arc<AtomicU16>, hits: Arc<AtomicUsize>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let status = status.clone();
-            thread::spawn(move || answer(stream, status.load(Ordering::SeqCst)));
+            let (status, hits) = (status.clone(), hits.clone());
+            thread::spawn(move || answer(stream, status.load(Ordering::SeqCst), &hits));
         }
     });
     port
 }
 
-fn answer(mut stream: TcpStream, status: u16) {
+fn answer(mut stream: TcpStream, status: u16, hits: &AtomicUsize) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -102,6 +107,7 @@ fn answer(mut stream: TcpStream, status: u16) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+    hits.fetch_add(1, Ordering::SeqCst);
     // `/ok` always answers 200: where redirects point.
     let status = if buf.starts_with(b"GET /ok ") {
         200
@@ -109,6 +115,8 @@ fn answer(mut stream: TcpStream, status: u16) {
         status
     };
     if status == 0 {
+        // A server that hangs (not a wait of the test's): hold the
+        // connection open, unanswered, past any timeout the tests use.
         thread::sleep(Duration::from_secs(30));
         return;
     }
@@ -160,7 +168,18 @@ fn heart_beat_touches_the_status_file_and_refuses_without_a_heart() {
         .expect("created")
         .modified()
         .expect("mtime");
-    thread::sleep(Duration::from_millis(20));
+    // The file system's clock must move past `first`, or a beat that does
+    // touch the file could leave the same mtime.
+    let probe = c.work.join("clock");
+    assert!(
+        wait_until(SOON, || {
+            fs::write(&probe, "").is_ok()
+                && fs::metadata(&probe)
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t > first)
+        }),
+        "the file system clock did not move"
+    );
     assert!(heart_beat("w", &config).status.success());
     let second = fs::metadata(&status)
         .expect("exists")
@@ -197,14 +216,17 @@ fn beatcheck_restarts_a_process_whose_heart_stops_then_waits_a_grace() {
     let config = beat_config(&status, 0.5, 2.0);
     c.write_config("worker", &config);
     let checker = checker(&c, "beatcheck", "0.1");
-    // Beating: no restart, well past the grace.
-    let until = Instant::now() + Duration::from_millis(2000);
-    while Instant::now() < until {
-        assert!(heart_beat("worker", &config).status.success());
-        thread::sleep(Duration::from_millis(100));
-    }
+    // Beating (every 100 ms): no restart, well past the grace. A negative,
+    // so a wait that lasts its whole bound (four times the grace).
+    let mut beat = Instant::now() - Duration::from_secs(1);
     assert!(
-        messages(&c.messages).is_empty(),
+        stays(Duration::from_millis(2000), || {
+            if beat.elapsed() >= Duration::from_millis(100) {
+                assert!(heart_beat("worker", &config).status.success());
+                beat = Instant::now();
+            }
+            messages(&c.messages).is_empty()
+        }),
         "{:?}",
         messages(&c.messages)
     );
@@ -213,10 +235,12 @@ fn beatcheck_restarts_a_process_whose_heart_stops_then_waits_a_grace() {
     let sent = Instant::now();
     assert_eq!(messages(&c.messages), [restart("worker")]);
     clear(&c.messages);
-    // Not again within the new grace (1 s), but again after it.
-    thread::sleep(Duration::from_millis(600));
+    // Not again within the new grace (1 s), but again after it. A negative,
+    // so a wait that lasts its whole bound.
     assert!(
-        messages(&c.messages).is_empty() || sent.elapsed() >= Duration::from_millis(1000),
+        stays(Duration::from_millis(600), || messages(&c.messages)
+            .is_empty()
+            || sent.elapsed() >= Duration::from_millis(1000)),
         "restarted again within the grace"
     );
     wait_restart(&c.messages, "worker", &checker);
@@ -226,28 +250,45 @@ fn beatcheck_restarts_a_process_whose_heart_stops_then_waits_a_grace() {
 #[test]
 fn beatcheck_reacts_to_added_and_removed_configs_and_directory_status() {
     let c = Colony::new();
+    // Seen by the first scan: once it is logged, the checker has scanned.
+    c.write_config("early", &beat_config(&c.work.join("early"), 1000.0, 1.0));
     let checker = checker(&c, "beatcheck", "0.1");
-    thread::sleep(Duration::from_millis(300));
+    checker.wait_log("name=early");
     // Added after the start; status in a directory (work/late), never beats.
     c.write_config("late", &beat_config(&c.work, 0.3, 1.0));
     c.write_config("quiet", r#"{"args": ["/bin/sleep", "1000"]}"#);
     wait_restart(&c.messages, "late", &checker);
     // Beating through the directory: DIR/NAME.
     c.write_config("viadir", &beat_config(&c.work, 0.5, 1.0));
-    let stop = Instant::now() + Duration::from_millis(1500);
-    while Instant::now() < stop {
-        fs::File::create(c.work.join("viadir")).expect("touch");
-        thread::sleep(Duration::from_millis(100));
-    }
-    assert!(!messages(&c.messages).contains(&restart("viadir")));
-    // Removed: no longer checked.
+    // Touched every 100 ms for three periods: never restarted. A negative,
+    // so a wait that lasts its whole bound.
+    let mut touched = Instant::now() - Duration::from_secs(1);
+    assert!(
+        stays(Duration::from_millis(1500), || {
+            if touched.elapsed() >= Duration::from_millis(100) {
+                fs::File::create(c.work.join("viadir")).expect("touch");
+                touched = Instant::now();
+            }
+            !messages(&c.messages).contains(&restart("viadir"))
+        }),
+        "{:?}",
+        messages(&c.messages)
+    );
+    // Removed: no longer checked. Its last RESTART was sent before the scan
+    // that logs the removal.
     fs::remove_file(c.config.join("late")).expect("rm");
-    thread::sleep(Duration::from_millis(300));
+    checker.wait_log("config removed; no longer checking name=late");
     clear(&c.messages);
-    thread::sleep(Duration::from_millis(800));
-    let sent = messages(&c.messages);
-    assert!(!sent.contains(&restart("late")), "{sent:?}");
-    assert!(!sent.contains(&restart("quiet")), "{sent:?}");
+    // A negative, so a wait that lasts its whole bound (over two periods
+    // plus the grace of `late`).
+    assert!(
+        stays(Duration::from_millis(800), || {
+            let sent = messages(&c.messages);
+            !sent.contains(&restart("late")) && !sent.contains(&restart("quiet"))
+        }),
+        "{:?}",
+        messages(&c.messages)
+    );
 }
 
 #[test]
@@ -265,7 +306,17 @@ fn beatcheck_logs_bad_configs_once_and_keeps_checking_the_rest() {
     c.write_config("dead", &beat_config(&c.work.join("dead.status"), 0.3, 1.0));
     let mut checker = checker(&c, "beatcheck", "0.05");
     wait_restart(&c.messages, "dead", &checker);
-    thread::sleep(Duration::from_millis(500));
+    // Two more restarts of `dead` (each after a new grace): many more scans
+    // that must not log the bad files again.
+    assert!(
+        wait_until(SOON, || messages(&c.messages)
+            .iter()
+            .filter(|m| **m == restart("dead"))
+            .count()
+            >= 3),
+        "{}",
+        checker.log()
+    );
     let log = checker.log();
     let nokey = format!(
         "{}: \"ncolony.beatcheck\".\"period\" is missing",
@@ -323,11 +374,18 @@ fn checkers_refuse_a_non_positive_freq() {
 fn httpcheck_restarts_after_more_than_max_bad_failures() {
     let c = Colony::new();
     let status = Arc::new(AtomicU16::new(200));
-    let port = http_server(status.clone());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let port = http_server_counting(status.clone(), hits.clone());
     let url = format!("http://127.0.0.1:{port}/health");
     c.write_config("web", &http_config(&url, 0.2, 1.0, 1.0, 2));
     let checker = checker(&c, "httpcheck", "0.1");
-    thread::sleep(Duration::from_millis(1200));
+    // Healthy: five probes answered (at least four seen), more than maxBad,
+    // and no restart.
+    assert!(
+        wait_until(SOON, || hits.load(Ordering::SeqCst) >= 5),
+        "{}",
+        checker.log()
+    );
     assert!(
         messages(&c.messages).is_empty(),
         "{:?}",
@@ -393,8 +451,11 @@ fn httpcheck_logs_bad_sections_once_and_follows_config_changes() {
     // Good for now: a long grace.
     c.write_config("later", &http_config(&url, 0.2, 1.0, 1000.0, 0));
     let checker = checker(&c, "httpcheck", "0.1");
-    thread::sleep(Duration::from_millis(600));
-    assert!(messages(&c.messages).is_empty());
+    checker.wait_log("name=later");
+    // Seen, and in its grace: no restart. A negative, so a wait that lasts
+    // its whole bound (three periods).
+    assert!(stays(Duration::from_millis(600), || messages(&c.messages)
+        .is_empty()));
     // The change is picked up: no grace now.
     c.write_config("later", &http_config(&url, 0.2, 1.0, 0.0, 0));
     wait_restart(&c.messages, "later", &checker);
@@ -410,11 +471,12 @@ fn httpcheck_logs_bad_sections_once_and_follows_config_changes() {
     );
     // Removed: no more restarts.
     fs::remove_file(c.config.join("later")).expect("rm");
-    thread::sleep(Duration::from_millis(400));
+    checker.wait_log("config removed; no longer checking name=later");
     clear(&c.messages);
-    thread::sleep(Duration::from_millis(600));
+    // A negative, so a wait that lasts its whole bound (three periods).
     assert!(
-        messages(&c.messages).is_empty(),
+        stays(Duration::from_millis(600), || messages(&c.messages)
+            .is_empty()),
         "{:?}",
         messages(&c.messages)
     );

@@ -28,6 +28,15 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// Whether `cond` holds at every poll (every 10 ms) for the whole of
+/// `timeout`; false as soon as it does not. This is how a test shows that
+/// something does NOT happen: such a wait always lasts its whole bound, so
+/// each caller says why it needs one, and first waits for a positive sign
+/// that the thing it rules out would have happened by then.
+pub fn stays(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    !wait_until(timeout, || !cond())
+}
+
 /// Like [`wait_until`] but returns the first `Some` value.
 pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let mut out = None;
@@ -203,6 +212,22 @@ impl Monitor {
         );
     }
 
+    /// Makes the monitor rescan `n` more times (SIGHUP), and returns once the
+    /// first `n` of them are over: the loop is single-threaded, so a rescan
+    /// has finished when the next SIGHUP is logged.
+    pub fn rescans(&self, n: usize) {
+        let count = || self.log().matches("SIGHUP: rescanning").count();
+        let before = count();
+        for i in 1..=n + 1 {
+            self.signal(1);
+            assert!(
+                wait_until(SOON, || count() >= before + i),
+                "SIGHUP {i} not handled; log:\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// Sends a signal to the monitor.
     pub fn signal(&self, sig: i32) {
         // SAFETY: kill(2) on a pid we spawned and have not reaped.
@@ -301,6 +326,26 @@ pub fn proc_environ(pid: i32) -> Vec<(String, String)> {
             }
         })
         .collect()
+}
+
+/// How long `pid` has existed, from its start time in `/proc/PID/stat` (in
+/// clock ticks since boot) and `/proc/uptime`; `None` once it is gone.
+pub fn proc_age(pid: i32) -> Option<Duration> {
+    // USER_HZ: the kernel reports start times in 1/100 s on every Linux ABI.
+    const TICKS_PER_SEC: f64 = 100.0;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rfind(')')?;
+    // Field 22 (starttime) is the 20th after the command name.
+    let start: f64 = stat[after + 1..].split_whitespace().nth(19)?.parse().ok()?;
+    let uptime: f64 = fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs_f64(
+        (uptime - start / TICKS_PER_SEC).max(0.0),
+    ))
 }
 
 /// Runs `ncolony ARGS...` to completion.

@@ -1,0 +1,403 @@
+//! The builder of a config file: [`AddOptions`] and the checkers' sections
+//! ([`Heartbeat`], [`HttpCheck`]).
+
+use std::fs;
+use std::path::Path;
+
+use ncolony_core::spec;
+use serde_json::{Map, Value, json};
+
+use super::{CtlError, Number, pyjson};
+
+/// Heartbeat checking for a process (`"ncolony.beatcheck"`), read by
+/// `ncolony beatcheck` and the heart: restart the process when `status` has
+/// not been touched for `period` seconds, once `period * grace` seconds have
+/// passed since its config changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Heartbeat {
+    /// The status file the process touches, or a directory holding one file
+    /// per process name. Use an absolute path: the checker resolves it.
+    pub status: String,
+    /// Seconds without a beat after which the process is restarted.
+    pub period: Number,
+    /// How many periods a freshly configured process is given to start beating.
+    pub grace: Number,
+}
+
+impl Heartbeat {
+    /// Heartbeats on `status`, with the default period (10) and grace (3).
+    pub fn new(status: impl Into<String>) -> Self {
+        Heartbeat {
+            status: status.into(),
+            period: Number::Int(10),
+            grace: Number::Int(3),
+        }
+    }
+
+    /// Sets the period, in seconds.
+    pub fn period(mut self, period: impl Into<Number>) -> Self {
+        self.period = period.into();
+        self
+    }
+
+    /// Sets the grace, in periods.
+    pub fn grace(mut self, grace: impl Into<Number>) -> Self {
+        self.grace = grace.into();
+        self
+    }
+
+    fn check(&self) -> Result<(), CtlError> {
+        self.period.check("--heartbeat-period", false)?;
+        self.grace.check("--heartbeat-grace", true)
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "status": self.status,
+            "period": self.period.to_json(),
+            "grace": self.grace.to_json(),
+        })
+    }
+}
+
+/// HTTP health checking for a process (`"ncolony.httpcheck"`), read by
+/// `ncolony httpcheck`: GET `url` every `period` seconds (giving up after
+/// `timeout`), starting `grace` periods after the config changed, and restart
+/// the process after more than `max_bad` failures in a row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpCheck {
+    /// The URL to GET.
+    pub url: String,
+    /// Seconds between checks.
+    pub period: Number,
+    /// Seconds before a check counts as failed.
+    pub timeout: Number,
+    /// Periods to wait before the first check.
+    pub grace: Number,
+    /// Failures in a row that are tolerated (`maxBad`).
+    pub max_bad: u32,
+}
+
+impl HttpCheck {
+    /// Checks `url` with the defaults: period 10, timeout 5, grace 3, max bad 2.
+    pub fn new(url: impl Into<String>) -> Self {
+        HttpCheck {
+            url: url.into(),
+            period: Number::Int(10),
+            timeout: Number::Int(5),
+            grace: Number::Int(3),
+            max_bad: 2,
+        }
+    }
+
+    /// Sets the period, in seconds.
+    pub fn period(mut self, period: impl Into<Number>) -> Self {
+        self.period = period.into();
+        self
+    }
+
+    /// Sets the timeout, in seconds.
+    pub fn timeout(mut self, timeout: impl Into<Number>) -> Self {
+        self.timeout = timeout.into();
+        self
+    }
+
+    /// Sets the grace, in periods.
+    pub fn grace(mut self, grace: impl Into<Number>) -> Self {
+        self.grace = grace.into();
+        self
+    }
+
+    /// Sets how many failures in a row are tolerated.
+    pub fn max_bad(mut self, max_bad: u32) -> Self {
+        self.max_bad = max_bad;
+        self
+    }
+
+    fn check(&self) -> Result<(), CtlError> {
+        if self.url.is_empty() {
+            return Err(CtlError::Value {
+                what: "--http-check",
+                problem: "the URL is empty".to_owned(),
+            });
+        }
+        self.period.check("--http-period", false)?;
+        self.timeout.check("--http-timeout", false)?;
+        self.grace.check("--http-grace", true)
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "url": self.url,
+            "period": self.period.to_json(),
+            "timeout": self.timeout.to_json(),
+            "grace": self.grace.to_json(),
+            "maxBad": self.max_bad,
+        })
+    }
+}
+
+/// What [`add`](super::add) writes: the command and everything about how to run it.
+///
+/// Keys appear in the file in the original's order: `args`, `env`, `uid`,
+/// `gid`, `env_inherit`, then `group`, `ncolony.beatcheck`,
+/// `ncolony.httpcheck`, then the extras. A key is only written when it was
+/// set (`env` after the first [`env`](Self::env), and so on). Extras are
+/// merged last and win over every other key, as in the original.
+#[derive(Clone, Debug)]
+pub struct AddOptions {
+    cmd: String,
+    args: Vec<String>,
+    env: Option<Vec<(String, String)>>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    env_inherit: Option<Vec<String>>,
+    groups: Option<Vec<String>>,
+    heartbeat: Option<Heartbeat>,
+    http_check: Option<HttpCheck>,
+    extras: Map<String, Value>,
+}
+
+impl AddOptions {
+    /// Runs the executable `cmd` (`args[0]`) with no arguments.
+    pub fn new(cmd: impl Into<String>) -> Self {
+        AddOptions {
+            cmd: cmd.into(),
+            args: Vec::new(),
+            env: None,
+            uid: None,
+            gid: None,
+            env_inherit: None,
+            groups: None,
+            heartbeat: None,
+            http_check: None,
+            extras: Map::new(),
+        }
+    }
+
+    /// Appends one command-line argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Appends command-line arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets an environment variable of the child; setting a key again
+    /// replaces its value.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        let (key, value) = (key.into(), value.into());
+        let env = self.env.get_or_insert_with(Vec::new);
+        match env.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => env.push((key, value)),
+        }
+        self
+    }
+
+    /// Sets an environment variable from `KEY=VALUE` (split at the first `=`),
+    /// as `--env` does.
+    pub fn env_assignment(self, assignment: &str) -> Result<Self, CtlError> {
+        match assignment.split_once('=') {
+            Some((key, value)) if !key.is_empty() => Ok(self.env(key, value)),
+            _ => Err(CtlError::Env(assignment.to_owned())),
+        }
+    }
+
+    /// Runs the process as this user id (the monitor must be root).
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Runs the process as this group id (the monitor must be root).
+    pub fn gid(mut self, gid: u32) -> Self {
+        self.gid = Some(gid);
+        self
+    }
+
+    /// Copies the variable `var` from the monitor's environment.
+    pub fn env_inherit(mut self, var: impl Into<String>) -> Self {
+        self.env_inherit
+            .get_or_insert_with(Vec::new)
+            .push(var.into());
+        self
+    }
+
+    /// Adds the process to restart group `group`.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.groups.get_or_insert_with(Vec::new).push(group.into());
+        self
+    }
+
+    /// Enables heartbeat checking (`"ncolony.beatcheck"`).
+    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.heartbeat = Some(heartbeat);
+        self
+    }
+
+    /// Enables HTTP health checking (`"ncolony.httpcheck"`).
+    pub fn http_check(mut self, check: HttpCheck) -> Self {
+        self.http_check = Some(check);
+        self
+    }
+
+    /// Sets one extra key, which wins over any other setting of that key.
+    pub fn extra(mut self, key: impl Into<String>, value: &serde_json::Value) -> Self {
+        self.extras.insert(key.into(), value.clone());
+        self
+    }
+
+    /// Merges the keys of a JSON object, in their order, into the extras.
+    pub fn extras_json(self, text: &str) -> Result<Self, CtlError> {
+        self.merge_extras("text".to_owned(), text)
+    }
+
+    /// Merges the JSON object in `path` into the extras, as `--extras` does.
+    pub fn extras_file(self, path: impl AsRef<Path>) -> Result<Self, CtlError> {
+        let path = path.as_ref();
+        let text = fs::read_to_string(path).map_err(|source| CtlError::ReadExtras {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.merge_extras(path.display().to_string(), &text)
+    }
+
+    fn merge_extras(mut self, origin: String, text: &str) -> Result<Self, CtlError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| CtlError::Extras {
+            origin: origin.clone(),
+            problem: format!("invalid JSON: {e}"),
+        })?;
+        match value {
+            Value::Object(obj) => {
+                // Like `dict.update`: a key already there keeps its place.
+                self.extras.extend(obj);
+                Ok(self)
+            }
+            other => Err(CtlError::Extras {
+                origin,
+                problem: format!("expected a JSON object, found {}", spec::kind(&other)),
+            }),
+        }
+    }
+
+    /// The config file's text, byte-identical to what the original's
+    /// `ctllib.add` writes for the same settings (with `group` and the
+    /// checkers passed to it as extras).
+    pub fn config_text(&self) -> String {
+        let mut details = Map::new();
+        let args = std::iter::once(&self.cmd).chain(&self.args);
+        details.insert("args".into(), args.cloned().collect());
+        if let Some(env) = &self.env {
+            let vars = env
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())));
+            details.insert("env".into(), vars.collect());
+        }
+        if let Some(uid) = self.uid {
+            details.insert("uid".into(), uid.into());
+        }
+        if let Some(gid) = self.gid {
+            details.insert("gid".into(), gid.into());
+        }
+        if let Some(vars) = &self.env_inherit {
+            details.insert("env_inherit".into(), vars.clone().into());
+        }
+        if let Some(groups) = &self.groups {
+            details.insert("group".into(), groups.clone().into());
+        }
+        if let Some(heartbeat) = &self.heartbeat {
+            details.insert("ncolony.beatcheck".into(), heartbeat.to_json());
+        }
+        if let Some(check) = &self.http_check {
+            details.insert("ncolony.httpcheck".into(), check.to_json());
+        }
+        // Like `dict.update`: an extra replaces a key in its place.
+        details.extend(self.extras.clone());
+        pyjson::dumps(&details)
+    }
+
+    /// Refuses what the monitor or a checker would refuse: an empty group, a
+    /// non-positive period, an empty URL...
+    pub(super) fn check(&self) -> Result<(), CtlError> {
+        for group in self.groups.iter().flatten() {
+            check_group(group)?;
+        }
+        if let Some(heartbeat) = &self.heartbeat {
+            heartbeat.check()?;
+        }
+        if let Some(check) = &self.http_check {
+            check.check()?;
+        }
+        Ok(())
+    }
+}
+
+/// Refuses an empty restart group name.
+pub(super) fn check_group(group: &str) -> Result<(), CtlError> {
+    if group.is_empty() {
+        Err(CtlError::Group(group.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_keys_come_in_the_original_order() {
+        let options = AddOptions::new("/bin/x")
+            .extras_json(r#"{"zz": 1, "args": ["/bin/y"]}"#)
+            .expect("valid extras")
+            .group("g")
+            .env_inherit("HOME")
+            .gid(2)
+            .uid(1)
+            .env("B", "1")
+            .env("A", "2")
+            .env("B", "3")
+            .http_check(HttpCheck::new("http://x/").period(2.5).max_bad(0))
+            .heartbeat(Heartbeat::new("/s").grace(0));
+        assert_eq!(
+            options.config_text(),
+            concat!(
+                r#"{"args": ["/bin/y"], "env": {"B": "3", "A": "2"}, "uid": 1, "gid": 2, "#,
+                r#""env_inherit": ["HOME"], "group": ["g"], "#,
+                r#""ncolony.beatcheck": {"status": "/s", "period": 10, "grace": 0}, "#,
+                r#""ncolony.httpcheck": {"url": "http://x/", "period": 2.5, "timeout": 5, "#,
+                r#""grace": 3, "maxBad": 0}, "zz": 1}"#
+            )
+        );
+    }
+
+    #[test]
+    fn env_assignments_split_at_the_first_equals() {
+        let o = AddOptions::new("x")
+            .env_assignment("A=b=c")
+            .expect("valid")
+            .env_assignment("E=")
+            .expect("valid");
+        assert_eq!(
+            o.config_text(),
+            r#"{"args": ["x"], "env": {"A": "b=c", "E": ""}}"#
+        );
+        assert!(matches!(
+            AddOptions::new("x").env_assignment("NOEQUALS"),
+            Err(CtlError::Env(_))
+        ));
+        assert!(matches!(
+            AddOptions::new("x").env_assignment("=v"),
+            Err(CtlError::Env(_))
+        ));
+    }
+}
