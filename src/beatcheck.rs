@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 pub use crate::checker::args::Args;
 use crate::checker::outbox::Outbox;
 use crate::checker::run::{self, Checker};
+use crate::clock::read_clocks;
 use crate::heart::status_file;
 
 /// Runs `ncolony beatcheck` until killed.
@@ -31,7 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.config.display(),
         freq
     );
-    let checks = BeatChecks::new(run::read_clocks(), freq);
+    let checks = BeatChecks::new(read_clocks(), freq);
     run::run(&args, Beat(checks))
 }
 

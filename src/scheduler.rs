@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, TimeZone};
@@ -27,6 +27,7 @@ use ncolony_core::schedule::{Action, Every, Input, Limits, Schedule, Trigger};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::args::{positive_seconds, seconds};
+use crate::clock::read_clocks;
 use crate::heart::Pacemaker;
 
 /// Arguments of `ncolony scheduler`. Every mistake is a usage error (exit 2).
@@ -117,11 +118,6 @@ impl Trigger for CronTrigger {
         let wall_t: DateTime<chrono::Local> = now.wall_at(t)?.into();
         t.checked_add(self.expr.until_next(&wall_t)?)
     }
-}
-
-/// Both clocks, read now.
-fn read_clocks() -> Now {
-    Now::new(Instant::now(), SystemTime::now())
 }
 
 /// What the main loop waits for.

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::args::Args;
 use super::outbox::Outbox;
 use super::scan::{ConfigScan, section};
+use crate::clock::read_clocks;
 use crate::heart::Pacemaker;
 
 /// What one checker adds to the shared loop: its config section, its
@@ -54,11 +55,6 @@ pub(crate) trait Checker {
     /// Carries out every action the engine has queued, in order; restarts
     /// go to `outbox`, and `events` is for the checker's own threads.
     fn act(&mut self, now: Now, outbox: &mut Outbox, events: &Sender<Self::Event>);
-}
-
-/// Both clocks, read now.
-pub(crate) fn read_clocks() -> Now {
-    Now::new(Instant::now(), SystemTime::now())
 }
 
 /// Runs `checker` until the program is killed.
