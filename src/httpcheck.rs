@@ -5,90 +5,104 @@
 //! URL never delays the others. A non-2xx answer, a refused connection or a
 //! timeout is a failure; more than `maxBad` failures in a row send a RESTART
 //! message, then the count starts afresh after a new grace. The config
-//! directory is rescanned every `--freq` seconds.
+//! directory is rescanned every `--freq` seconds. The decisions are
+//! [`HttpChecks`]'; the loop is the checkers' shared one.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::Sender;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use ncolony_core::checks::http::{HttpChecks, HttpSection, Probe, Verdict};
+use ncolony_core::checks::SectionError;
+use ncolony_core::checks::http::{Action, HttpChecks, HttpSection, Input, Outcome, Probe};
+use ncolony_core::clock::Now;
+use serde_json::{Map, Value};
 
-use crate::args::positive_seconds;
+pub use crate::checker::args::Args;
 use crate::checker::outbox::Outbox;
-use crate::checker::scan::{ConfigScan, section};
-use crate::heart::Pacemaker;
-
-/// Arguments of `ncolony httpcheck`.
-#[derive(clap::Args, Debug, Clone)]
-pub struct Args {
-    /// The config directory: one JSON file per process.
-    #[arg(long, env = "NCOLONY_CONFIG_DIR")]
-    pub config: PathBuf,
-    /// The messages directory, where RESTART messages are written.
-    #[arg(long, env = "NCOLONY_MESSAGES_DIR")]
-    pub messages: PathBuf,
-    /// Seconds between two rescans of the config directory (fractions allowed).
-    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
-    pub freq: f64,
-}
-
-/// A probe's result, sent back by its thread.
-#[derive(Debug)]
-struct Outcome {
-    probe: Probe,
-    result: Result<u16, String>,
-}
+use crate::checker::run::{self, Checker};
 
 /// Runs `ncolony httpcheck` until killed.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let freq = Duration::from_secs_f64(args.freq);
-    let epoch = Instant::now();
-    let mut heart = Pacemaker::from_env();
-    let mut checks = HttpChecks::new();
-    let mut scan = ConfigScan::new(args.config.clone());
-    let mut outbox = Outbox::new(args.config.clone(), args.messages.clone());
-    let agent = agent();
-    let (tx, rx) = mpsc::channel::<Outcome>();
     tracing::info!(
         "checking HTTP endpoints of {} (rescanning every {:?})",
         args.config.display(),
-        freq
+        Duration::from_secs_f64(args.freq)
     );
-    let mut next_scan = epoch;
-    loop {
-        let now = Instant::now();
-        if now >= next_scan {
-            apply_changes(&mut scan, &mut checks, now - epoch);
-            outbox.flush();
-            next_scan = now + freq;
-        }
-        for probe in checks.poll_probes(now - epoch) {
-            if let Err(probe) = start_probe(&agent, probe, tx.clone()) {
-                // Our failure, not the process's: do not count it against it.
-                checks.probe_done(&probe.name, probe.generation, true, now - epoch);
-            }
-        }
-        heart.tick(now);
-        let mut wake = next_scan;
-        if let Some(t) = checks.poll_timeout() {
-            wake = wake.min(epoch + t);
-        }
-        if let Some(t) = heart.deadline() {
-            wake = wake.min(t);
-        }
-        match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
-            Ok(outcome) => {
-                handle(&mut checks, &mut outbox, outcome, epoch);
-                while let Ok(outcome) = rx.try_recv() {
-                    handle(&mut checks, &mut outbox, outcome, epoch);
+    let http = Http {
+        checks: HttpChecks::new(),
+        agent: agent(),
+    };
+    run::run(&args, http)
+}
+
+/// The HTTP check engine, and the client its probes use.
+#[derive(Debug)]
+struct Http {
+    checks: HttpChecks,
+    agent: ureq::Agent,
+}
+
+/// A probe's outcome, sent back by its thread.
+#[derive(Debug)]
+struct Probed {
+    probe: Probe,
+    outcome: Outcome,
+}
+
+impl Checker for Http {
+    type Section = HttpSection;
+    type Event = Probed;
+
+    fn section(config: &Map<String, Value>) -> Result<Option<HttpSection>, SectionError> {
+        HttpSection::from_config(config)
+    }
+
+    fn describe(name: &str, section: &HttpSection) {
+        tracing::info!(
+            name = %name,
+            "checking {} every {:?} after a grace of {:?}",
+            section.url,
+            section.period,
+            section.grace_time()
+        );
+    }
+
+    fn is_watched(&self, name: &str) -> bool {
+        self.checks.is_watched(name)
+    }
+
+    fn configured(&mut self, now: Now, name: String, section: HttpSection, _changed: SystemTime) {
+        // The grace counts from when the config was seen, not its mtime.
+        self.checks.handle(now, Input::Configured { name, section });
+    }
+
+    fn removed(&mut self, now: Now, name: String) {
+        self.checks.handle(now, Input::Removed { name });
+    }
+
+    fn event(&mut self, now: Now, event: Probed) {
+        let Probed { probe, outcome } = event;
+        self.checks.handle(now, Input::Probed { probe, outcome });
+    }
+
+    fn handle_timeout(&mut self, now: Now) {
+        self.checks.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.checks.poll_timeout()
+    }
+
+    fn act(&mut self, now: Now, outbox: &mut Outbox, events: &Sender<Probed>) {
+        while let Some(action) = self.checks.poll_action() {
+            match action {
+                Action::Probe(probe) => {
+                    if let Err(not_run) = start_probe(&self.agent, probe, events.clone()) {
+                        self.event(now, not_run);
+                    }
                 }
-                outbox.flush();
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                anyhow::bail!("probe results channel closed unexpectedly")
+                Action::Restart { name } => outbox.restart(name),
             }
         }
     }
@@ -106,89 +120,44 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// GETs the probe's URL on a new thread, which sends back the outcome.
-/// Gives the probe back if no thread could be started (logged).
-fn start_probe(agent: &ureq::Agent, probe: Probe, tx: Sender<Outcome>) -> Result<(), Probe> {
+/// GETs the probe's URL on a new thread, which sends back the outcome. If
+/// no thread could be started (logged), the probe comes back at once as
+/// [`Outcome::NotRun`]: our failure, not the process's.
+fn start_probe(agent: &ureq::Agent, probe: Probe, tx: Sender<Probed>) -> Result<(), Probed> {
     let agent = agent.clone();
     let kept = probe.clone();
     let spawned = thread::Builder::new()
         .name(format!("probe {}", probe.name))
         .spawn(move || {
-            let result = get(&agent, &probe.url, probe.timeout);
+            let outcome = get(&agent, &probe.url, probe.timeout);
             // The receiver only goes away when the program exits.
-            let _ignored = tx.send(Outcome { probe, result });
+            let _ignored = tx.send(Probed { probe, outcome });
         });
     match spawned {
         Ok(_) => Ok(()),
         Err(e) => {
             tracing::error!(name = %kept.name, "cannot start a probe thread: {e}; skipping this probe");
-            Err(kept)
+            Err(Probed {
+                probe: kept,
+                outcome: Outcome::NotRun(format!("cannot start a probe thread: {e}")),
+            })
         }
     }
 }
 
-/// One GET with an overall timeout: the 2xx status code, or why it failed.
-fn get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Result<u16, String> {
+/// One GET with an overall timeout: a 2xx status code, or why it failed.
+fn get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Outcome {
     let response = agent
         .get(url)
         .config()
         .timeout_global(Some(timeout))
         .build()
-        .call()
-        .map_err(|e| e.to_string())?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(status.as_u16())
-    } else {
-        Err(format!("answered {status}"))
-    }
-}
-
-/// Records a probe's outcome; a restart verdict queues a RESTART message.
-fn handle(checks: &mut HttpChecks, outbox: &mut Outbox, outcome: Outcome, epoch: Instant) {
-    let Outcome { probe, result } = outcome;
-    let ok = result.is_ok();
-    let verdict = checks.probe_done(&probe.name, probe.generation, ok, epoch.elapsed());
-    let why = match &result {
-        Ok(code) => format!("HTTP {code}"),
-        Err(e) => e.clone(),
-    };
-    match verdict {
-        Verdict::Ignored | Verdict::Good => {
-            tracing::debug!(name = %probe.name, url = %probe.url, "{why}");
-        }
-        Verdict::Bad { bad, max_bad } => {
-            tracing::warn!(name = %probe.name, url = %probe.url, "check failed ({bad} in a row, maxBad {max_bad}): {why}");
-        }
-        Verdict::Restart { bad } => {
-            tracing::warn!(name = %probe.name, url = %probe.url, "check failed ({bad} in a row, more than maxBad {}): {why}; asking for a restart", bad - 1);
-            outbox.restart(probe.name);
-        }
-    }
-}
-
-/// Rescans the config directory and updates the checks.
-fn apply_changes(scan: &mut ConfigScan, checks: &mut HttpChecks, now: Duration) {
-    let changes = scan.rescan();
-    for name in changes.removed {
-        if checks.is_watched(&name) {
-            tracing::info!(name = %name, "config removed; no longer checking");
-        }
-        checks.unwatch(&name);
-    }
-    for u in changes.updated {
-        match section(&scan.file(&u.name), &u.content, HttpSection::from_config) {
-            Some(section) => {
-                tracing::info!(
-                    name = %u.name,
-                    "checking {} every {:?} after a grace of {:?}",
-                    section.url,
-                    section.period,
-                    section.grace_time()
-                );
-                checks.watch(&u.name, section, now);
-            }
-            None => checks.unwatch(&u.name),
-        }
+        .call();
+    match response {
+        Err(e) => Outcome::Failed(e.to_string()),
+        Ok(response) if response.status().is_success() => Outcome::Ok {
+            status: response.status().as_u16(),
+        },
+        Ok(response) => Outcome::Failed(format!("answered {}", response.status())),
     }
 }

@@ -16,6 +16,7 @@ pub use ncolony_core as core;
 mod args;
 mod atomic;
 mod checker;
+mod clock;
 mod dirs;
 pub mod logging;
 mod process;

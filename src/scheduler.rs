@@ -22,10 +22,12 @@ use anyhow::Context;
 use chrono::{DateTime, TimeZone};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
-use ncolony_core::schedule::{Action, Every, Limits, Schedule, Trigger};
+use ncolony_core::clock::Now;
+use ncolony_core::schedule::{Action, Every, Input, Limits, Schedule, Trigger};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::args::{positive_seconds, seconds};
+use crate::clock::read_clocks;
 use crate::heart::Pacemaker;
 
 /// Arguments of `ncolony scheduler`. Every mistake is a usage error (exit 2).
@@ -103,25 +105,18 @@ impl CronExpr {
 }
 
 /// Cron times on the scheduler's monotonic clock: each due time is worked
-/// out from the wall clock when it is asked for, so a clock change or DST
-/// shift moves the next run, not every later one.
+/// out from the wall clock (as the loop read it, passed in with `now`) when
+/// it is asked for, so a clock change or DST shift moves the next run, not
+/// every later one.
 #[derive(Debug)]
 struct CronTrigger {
     expr: CronExpr,
-    epoch: Instant,
 }
 
 impl Trigger for CronTrigger {
-    fn next_after(&self, t: Duration) -> Option<Duration> {
-        let mono_now = self.epoch.elapsed();
-        let wall_now = chrono::Local::now();
-        let shift = chrono::TimeDelta::from_std(t.abs_diff(mono_now)).ok()?;
-        let wall_t = if t >= mono_now {
-            wall_now + shift
-        } else {
-            wall_now - shift
-        };
-        Some(t + self.expr.until_next(&wall_t)?)
+    fn next_after(&self, t: Instant, now: Now) -> Option<Instant> {
+        let wall_t: DateTime<chrono::Local> = now.wall_at(t)?.into();
+        t.checked_add(self.expr.until_next(&wall_t)?)
     }
 }
 
@@ -159,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .context("starting the signal thread")?;
 
-    let epoch = Instant::now();
+    let start = read_clocks();
     let limits = Limits {
         timeout: Duration::from_secs_f64(args.timeout),
         grace: Duration::from_secs_f64(args.grace),
@@ -167,21 +162,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (trigger, first): (Box<dyn Trigger + Send>, _) = match (&args.cron, args.frequency) {
         (Some(expr), _) => {
             tracing::info!("running {:?} at cron times {:?}", args.args, expr.text);
-            let trigger = CronTrigger {
-                expr: expr.clone(),
-                epoch,
-            };
-            let first = trigger.next_after(Duration::ZERO);
+            let trigger = CronTrigger { expr: expr.clone() };
+            let first = trigger.next_after(start.mono, start);
             (Box::new(trigger), first)
         }
         (None, Some(freq)) => {
             tracing::info!("running {:?} every {freq}s", args.args);
             let period = Duration::from_secs_f64(freq);
             let every = Every {
-                anchor: Duration::ZERO,
+                anchor: start.mono,
                 period,
             };
-            (Box::new(every), Some(Duration::ZERO))
+            (Box::new(every), Some(start.mono))
         }
         (None, None) => anyhow::bail!("one of --frequency and --cron is needed"),
     };
@@ -190,8 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut job: Option<(i32, Instant)> = None;
     let mut stopping = false;
     loop {
-        let now = epoch.elapsed();
-        sched.handle_timeout(now);
+        sched.handle_timeout(read_clocks());
         while let Some(action) = sched.poll_action() {
             match action {
                 Action::Start => match job::spawn(&args.args, tx.clone()) {
@@ -204,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                             "cannot start {:?}: {e}; trying again at the next due time",
                             args.args[0]
                         );
-                        sched.exited(epoch.elapsed());
+                        sched.handle(read_clocks(), Input::Exited);
                     }
                 },
                 Action::Delayed => {
@@ -248,7 +239,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         heart.tick(Instant::now());
-        let mut wake = sched.poll_timeout().map(|t| epoch + t);
+        let mut wake = sched.poll_timeout();
         if let Some(h) = heart.deadline() {
             wake = Some(wake.map_or(h, |w| w.min(h)));
         }
@@ -274,12 +265,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     }
                     Err(e) => tracing::error!(pid, "waiting for the job: {e}"),
                 }
-                sched.exited(epoch.elapsed());
+                sched.handle(read_clocks(), Input::Exited);
             }
             Event::Signal(sig) => {
                 tracing::info!("{sig} received; stopping");
                 stopping = true;
-                sched.shutdown(epoch.elapsed());
+                sched.handle(read_clocks(), Input::Shutdown);
             }
         }
     }
@@ -318,6 +309,28 @@ mod tests {
         assert_eq!(
             nightly.until_next(&t),
             Some(Duration::from_secs(23 * 3600 + 1800))
+        );
+    }
+
+    #[test]
+    fn cron_trigger_counts_from_the_wall_clock_it_is_given() {
+        let trigger = CronTrigger {
+            expr: "*/5 * * * *".parse().expect("valid"),
+        };
+        // Not the real time: the trigger must use the clocks it is given.
+        // (Every time zone's offset is a multiple of 5 minutes.)
+        let mono = Instant::now();
+        let now = Now::new(mono, utc("2024-01-01T10:02:30Z").into());
+        let secs = Duration::from_secs;
+        assert_eq!(trigger.next_after(mono, now), Some(mono + secs(150)));
+        // A later `t` is that much later on the wall clock too.
+        assert_eq!(
+            trigger.next_after(mono + secs(90), now),
+            Some(mono + secs(150))
+        );
+        assert_eq!(
+            trigger.next_after(mono + secs(150), now),
+            Some(mono + secs(450))
         );
     }
 }

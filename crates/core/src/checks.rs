@@ -3,10 +3,12 @@
 //! when an HTTP endpoint has failed too often. (The scheduler's decisions
 //! are [`crate::schedule`].)
 //!
-//! Like [`crate::monitor`], nothing here reads a clock: the shell passes the
-//! current time in. Wall-clock decisions (file mtimes) take `SystemTime`;
-//! monotonic ones take a `Duration` since an epoch the caller picks (for
-//! example when the program started), so tests run on a fake clock.
+//! Both engines ([`beat::BeatChecks`], [`http::HttpChecks`]) have the
+//! monitor's shape: `handle`, `handle_timeout`, `poll_timeout` and
+//! `poll_action`. Like [`crate::monitor`], nothing here reads a clock: the
+//! shell passes the current time in, as a [`crate::clock::Now`] (deadlines
+//! are monotonic `Instant`s; beat checks compare file mtimes with its wall
+//! clock), so tests run on a fake clock.
 
 pub mod beat;
 pub mod http;

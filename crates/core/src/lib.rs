@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checks;
+pub mod clock;
 pub mod dirscan;
 pub mod message;
 pub mod monitor;

@@ -2,16 +2,21 @@
 //! runs (a run still going when the next is due delays that one until it
 //! ends), SIGTERM at the timeout, SIGKILL a grace later, and a clean stop.
 //!
-//! Times are `Duration`s since an epoch the caller picks.
+//! Deadlines are monotonic [`Instant`]s; `now` also carries the wall clock
+//! (see [`crate::clock`]), which a cron [`Trigger`] needs.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::clock::{Now, later};
 
 /// When runs are due.
 pub trait Trigger: fmt::Debug {
     /// The first due time strictly after `t`, or `None` for never again.
-    fn next_after(&self, t: Duration) -> Option<Duration>;
+    /// `now` is the current time on both clocks, for triggers that count in
+    /// wall time (cron): they work out `t`'s wall time from it.
+    fn next_after(&self, t: Instant, now: Now) -> Option<Instant>;
 }
 
 /// Every `period`, on a grid starting at `anchor`: a late wake-up does not
@@ -19,13 +24,13 @@ pub trait Trigger: fmt::Debug {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Every {
     /// A due time; the others are whole periods away from it.
-    pub anchor: Duration,
+    pub anchor: Instant,
     /// Time between two due times; never zero.
     pub period: Duration,
 }
 
 impl Trigger for Every {
-    fn next_after(&self, t: Duration) -> Option<Duration> {
+    fn next_after(&self, t: Instant, _now: Now) -> Option<Instant> {
         if self.period.is_zero() {
             return None;
         }
@@ -38,11 +43,22 @@ impl Trigger for Every {
     }
 }
 
+/// A fact the shell reports to [`Schedule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The job ended (or could not be started). A delayed run starts at once.
+    Exited,
+    /// Stop: no more runs; a running job gets SIGTERM now and SIGKILL a
+    /// grace later (or sooner if that was already due), then
+    /// [`Action::Exit`].
+    Shutdown,
+}
+
 /// What the shell must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Start the job now, then report [`Schedule::exited`] (or
-    /// [`Schedule::exited`] at once if it could not be started).
+    /// Start the job now, then report [`Input::Exited`] when it ends (at
+    /// once if it could not be started).
     Start,
     /// A run was due while the job is still running: log it; the run starts
     /// when the job ends.
@@ -70,19 +86,24 @@ enum Job {
     Idle,
     Running {
         /// When to send SIGTERM, until it is sent.
-        term_at: Option<Duration>,
+        term_at: Option<Instant>,
         /// When to send SIGKILL, until it is sent.
-        kill_at: Option<Duration>,
+        kill_at: Option<Instant>,
     },
 }
 
 /// The scheduler's state machine: fed the time and the job's exits, it
-/// queues [`Action`]s and reports its next deadline.
+/// queues [`Action`]s and reports its next deadline (the monitor's shape,
+/// see [`crate::monitor::Monitor`]).
+///
+/// After [`Schedule::handle`] and [`Schedule::handle_timeout`] the shell
+/// drains [`Schedule::poll_action`] and waits until [`Schedule::poll_timeout`]
+/// or the next input.
 #[derive(Debug)]
 pub struct Schedule {
     trigger: Box<dyn Trigger + Send>,
     limits: Limits,
-    next_due: Option<Duration>,
+    next_due: Option<Instant>,
     job: Job,
     /// A run came due while the job was running.
     pending: bool,
@@ -92,7 +113,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// A schedule whose first run is due at `first` (`None`: never).
-    pub fn new(trigger: Box<dyn Trigger + Send>, limits: Limits, first: Option<Duration>) -> Self {
+    pub fn new(trigger: Box<dyn Trigger + Send>, limits: Limits, first: Option<Instant>) -> Self {
         Schedule {
             trigger,
             limits,
@@ -105,7 +126,7 @@ impl Schedule {
     }
 
     /// When the next run is due (`None`: never, or stopping).
-    pub fn next_due(&self) -> Option<Duration> {
+    pub fn next_due(&self) -> Option<Instant> {
         self.next_due
     }
 
@@ -114,20 +135,29 @@ impl Schedule {
         matches!(self.job, Job::Running { .. })
     }
 
-    fn start(&mut self, now: Duration) {
-        let term_at = now.saturating_add(self.limits.timeout);
+    fn start(&mut self, now: Instant) {
+        let term_at = later(now, self.limits.timeout);
         self.job = Job::Running {
             term_at: Some(term_at),
-            kill_at: Some(term_at.saturating_add(self.limits.grace)),
+            kill_at: Some(later(term_at, self.limits.grace)),
         };
         self.actions.push_back(Action::Start);
     }
 
+    /// Feeds one input at `now`.
+    pub fn handle(&mut self, now: Now, input: Input) {
+        match input {
+            Input::Exited => self.exited(now.mono),
+            Input::Shutdown => self.shutdown(now.mono),
+        }
+    }
+
     /// Fires every deadline at or before `now`; a spurious call does nothing.
-    pub fn handle_timeout(&mut self, now: Duration) {
+    pub fn handle_timeout(&mut self, clock: Now) {
+        let now = clock.mono;
         if let Some(due) = self.next_due.filter(|due| *due <= now) {
             // Never before the slot that just fired, even if woken early.
-            self.next_due = self.trigger.next_after(now.max(due));
+            self.next_due = self.trigger.next_after(now.max(due), clock);
             match self.job {
                 Job::Idle => self.start(now),
                 Job::Running { .. } => {
@@ -151,7 +181,7 @@ impl Schedule {
 
     /// The job ended (or could not be started) at `now`. A delayed run
     /// starts at once.
-    pub fn exited(&mut self, now: Duration) {
+    fn exited(&mut self, now: Instant) {
         self.job = Job::Idle;
         if self.stopping {
             self.actions.push_back(Action::Exit);
@@ -163,7 +193,7 @@ impl Schedule {
 
     /// Stop at `now`: no more runs; a running job gets SIGTERM now and
     /// SIGKILL a grace later (or sooner if that was already due), then Exit.
-    pub fn shutdown(&mut self, now: Duration) {
+    fn shutdown(&mut self, now: Instant) {
         if self.stopping {
             return;
         }
@@ -176,7 +206,7 @@ impl Schedule {
                 if term_at.take().is_some() {
                     self.actions.push_back(Action::Term);
                 }
-                let by = now.saturating_add(self.limits.grace);
+                let by = later(now, self.limits.grace);
                 if let Some(k) = kill_at {
                     *k = (*k).min(by);
                 }
@@ -190,7 +220,7 @@ impl Schedule {
     }
 
     /// The earliest deadline: the next due time, SIGTERM or SIGKILL.
-    pub fn poll_timeout(&self) -> Option<Duration> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         let (term, kill) = match self.job {
             Job::Idle => (None, None),
             Job::Running { term_at, kill_at } => (term_at, kill_at),
@@ -207,6 +237,21 @@ mod tests {
         Duration::from_secs_f64(secs)
     }
 
+    /// The fake clocks, `d` after their origin.
+    fn clock(d: Duration) -> Now {
+        crate::clock::fake(d)
+    }
+
+    /// The deadline `secs` after the origin.
+    fn t(secs: f64) -> Instant {
+        clock(s(secs)).mono
+    }
+
+    /// How long after the origin `i` is.
+    fn since(i: Instant) -> Duration {
+        i - clock(Duration::ZERO).mono
+    }
+
     /// A fake clock driving a schedule: `advance` moves time and fires
     /// deadlines one by one, collecting actions with their times.
     struct Harness {
@@ -218,7 +263,7 @@ mod tests {
     impl Harness {
         fn every(period: f64, timeout: f64, grace: f64) -> Self {
             let trigger = Every {
-                anchor: s(0.0),
+                anchor: t(0.0),
                 period: s(period),
             };
             let limits = Limits {
@@ -227,7 +272,7 @@ mod tests {
             };
             let mut h = Harness {
                 now: s(0.0),
-                sched: Schedule::new(Box::new(trigger), limits, Some(s(0.0))),
+                sched: Schedule::new(Box::new(trigger), limits, Some(t(0.0))),
                 log: Vec::new(),
             };
             h.advance(0.0);
@@ -242,16 +287,16 @@ mod tests {
 
         fn advance(&mut self, secs: f64) {
             let until = self.now + s(secs);
-            while let Some(t) = self.sched.poll_timeout().filter(|t| *t <= until) {
+            while let Some(t) = self.sched.poll_timeout().map(since).filter(|t| *t <= until) {
                 self.now = self.now.max(t);
-                self.sched.handle_timeout(self.now);
+                self.sched.handle_timeout(clock(self.now));
                 self.drain();
             }
             self.now = until;
         }
 
         fn exited(&mut self) {
-            self.sched.exited(self.now);
+            self.sched.handle(clock(self.now), Input::Exited);
             self.drain();
         }
 
@@ -266,13 +311,14 @@ mod tests {
     #[test]
     fn every_is_a_grid_that_skips_missed_slots() {
         let e = Every {
-            anchor: s(10.0),
+            anchor: t(10.0),
             period: s(5.0),
         };
-        assert_eq!(e.next_after(s(0.0)), Some(s(10.0)));
-        assert_eq!(e.next_after(s(10.0)), Some(s(15.0)));
-        assert_eq!(e.next_after(s(14.9)), Some(s(15.0)));
-        assert_eq!(e.next_after(s(31.0)), Some(s(35.0)));
+        let now = clock(Duration::ZERO);
+        assert_eq!(e.next_after(t(0.0), now), Some(t(10.0)));
+        assert_eq!(e.next_after(t(10.0), now), Some(t(15.0)));
+        assert_eq!(e.next_after(t(14.9), now), Some(t(15.0)));
+        assert_eq!(e.next_after(t(31.0), now), Some(t(35.0)));
     }
 
     #[test]
@@ -285,7 +331,7 @@ mod tests {
         assert!(h.take().is_empty());
         h.advance(0.1);
         assert_eq!(h.take(), [(10.0, Action::Start)]);
-        assert_eq!(h.sched.next_due(), Some(s(20.0)));
+        assert_eq!(h.sched.next_due(), Some(t(20.0)));
     }
 
     #[test]
@@ -302,7 +348,7 @@ mod tests {
         );
         h.exited();
         // Nothing more is pending once it is killed.
-        assert_eq!(h.sched.poll_timeout(), Some(s(10.0)));
+        assert_eq!(h.sched.poll_timeout(), Some(t(10.0)));
     }
 
     #[test]
@@ -343,7 +389,7 @@ mod tests {
     fn shutdown_terms_then_kills_a_running_job_then_exits() {
         let mut h = Harness::every(10.0, 5.0, 2.0);
         h.advance(1.0);
-        h.sched.shutdown(h.now);
+        h.sched.handle(clock(h.now), Input::Shutdown);
         h.drain();
         h.advance(3.0);
         assert_eq!(
@@ -365,7 +411,7 @@ mod tests {
         h.advance(1.0);
         h.exited();
         h.take();
-        h.sched.shutdown(h.now);
+        h.sched.handle(clock(h.now), Input::Shutdown);
         h.drain();
         assert_eq!(h.take(), [(1.0, Action::Exit)]);
     }
@@ -374,7 +420,7 @@ mod tests {
     fn spurious_and_early_timeouts_do_nothing() {
         let mut h = Harness::every(10.0, 5.0, 2.0);
         h.take();
-        h.sched.handle_timeout(s(0.5));
+        h.sched.handle_timeout(clock(s(0.5)));
         h.drain();
         assert!(h.take().is_empty());
     }

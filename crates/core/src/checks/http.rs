@@ -2,14 +2,15 @@
 //! is probed with a GET every `period`, starting `grace * period` after its
 //! config was seen; more than `maxBad` failures in a row ask for a restart.
 //!
-//! Times are `Duration`s since an epoch the caller picks.
+//! Deadlines are monotonic ([`Now::mono`]); the wall clock plays no part.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
 use super::{Reader, SectionError};
+use crate::clock::{Now, later};
 
 /// The config key of the HTTP check section.
 pub const KEY: &str = "ncolony.httpcheck";
@@ -63,7 +64,8 @@ impl HttpSection {
     }
 }
 
-/// A GET the shell should make now.
+/// A GET the shell should make now ([`Action::Probe`]), handed back with its
+/// [`Outcome`] in [`Input::Probed`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
     /// The process the probe is for.
@@ -76,11 +78,76 @@ pub struct Probe {
     pub generation: u64,
 }
 
+/// How a probe went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The URL answered 2xx.
+    Ok {
+        /// The status code.
+        status: u16,
+    },
+    /// A failure that counts against the process: a non-2xx answer, a
+    /// transport error, a timeout. The reason is for the log.
+    Failed(String),
+    /// The probe could not be made (no thread to run it on): our failure,
+    /// not the process's, so it counts neither way.
+    NotRun(String),
+}
+
+impl Outcome {
+    /// For the log: `HTTP 200`, or the reason.
+    fn why(&self) -> String {
+        match self {
+            Outcome::Ok { status } => format!("HTTP {status}"),
+            Outcome::Failed(why) | Outcome::NotRun(why) => why.clone(),
+        }
+    }
+}
+
+/// A fact the shell reports to [`HttpChecks`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// A config file with a valid HTTP check section is new or changed.
+    Configured {
+        /// The process name.
+        name: String,
+        /// Its HTTP check section.
+        section: HttpSection,
+    },
+    /// A config file is gone, has no HTTP check section or a bad one.
+    Removed {
+        /// The process name.
+        name: String,
+    },
+    /// A probe asked for with [`Action::Probe`] has ended (or never ran).
+    Probed {
+        /// The probe, as it was handed out.
+        probe: Probe,
+        /// How it went.
+        outcome: Outcome,
+    },
+}
+
+/// Something [`HttpChecks`] asks the shell to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Make this probe without blocking the loop; answer with
+    /// [`Input::Probed`].
+    Probe(Probe),
+    /// More than `maxBad` failures in a row: send a RESTART message for it.
+    Restart {
+        /// The process name.
+        name: String,
+    },
+}
+
 /// What a probe's result changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+enum Verdict {
     /// The probe was for a config that is gone or has changed since.
     Ignored,
+    /// The probe did not run: the count stays as it was.
+    NotRun,
     /// A success: the failure count is back to zero.
     Good,
     /// A failure, tolerated so far: `bad` in a row, at most `max_bad` allowed.
@@ -103,16 +170,23 @@ pub enum Verdict {
 struct Watched {
     section: HttpSection,
     generation: u64,
-    next_probe: Duration,
+    next_probe: Instant,
     bad: u32,
     in_flight: bool,
 }
 
-/// Every process with an HTTP check section and its failure count.
+/// Every process with an HTTP check section and its failure count: fed
+/// [`Input`]s and the time, it queues [`Action`]s and reports its next
+/// deadline (the monitor's shape, see [`crate::monitor::Monitor`]).
+///
+/// After [`HttpChecks::handle`] and [`HttpChecks::handle_timeout`] the shell
+/// drains [`HttpChecks::poll_action`] and waits until
+/// [`HttpChecks::poll_timeout`] or the next probe's outcome.
 #[derive(Clone, Debug, Default)]
 pub struct HttpChecks {
     procs: BTreeMap<String, Watched>,
     generations: u64,
+    actions: VecDeque<Action>,
 }
 
 impl HttpChecks {
@@ -121,14 +195,44 @@ impl HttpChecks {
         Self::default()
     }
 
+    /// Feeds one input at `now`.
+    pub fn handle(&mut self, now: Now, input: Input) {
+        match input {
+            Input::Configured { name, section } => self.configure(name, section, now.mono),
+            Input::Removed { name } => {
+                self.procs.remove(&name);
+            }
+            Input::Probed { probe, outcome } => {
+                let verdict = self.record(&probe.name, probe.generation, &outcome, now.mono);
+                let Probe { name, url, .. } = probe;
+                let why = outcome.why();
+                match verdict {
+                    Verdict::Ignored | Verdict::Good => {
+                        tracing::debug!(name = %name, url = %url, "{why}");
+                    }
+                    Verdict::NotRun => {
+                        tracing::debug!(name = %name, url = %url, "not probed: {why}");
+                    }
+                    Verdict::Bad { bad, max_bad } => {
+                        tracing::warn!(name = %name, url = %url, "check failed ({bad} in a row, maxBad {max_bad}): {why}");
+                    }
+                    Verdict::Restart { bad } => {
+                        tracing::warn!(name = %name, url = %url, "check failed ({bad} in a row, more than maxBad {}): {why}; asking for a restart", bad - 1);
+                        self.actions.push_back(Action::Restart { name });
+                    }
+                }
+            }
+        }
+    }
+
     /// Checks `name` with `section` (new or changed config) from `now` on:
     /// the count is zero, the first probe is a grace away, and the result of
     /// a probe still in flight for the old config will be ignored.
-    pub fn watch(&mut self, name: &str, section: HttpSection, now: Duration) {
+    fn configure(&mut self, name: String, section: HttpSection, now: Instant) {
         self.generations += 1;
-        let next_probe = now.saturating_add(section.grace_time());
+        let next_probe = later(now, section.grace_time());
         self.procs.insert(
-            name.to_owned(),
+            name,
             Watched {
                 section,
                 generation: self.generations,
@@ -139,38 +243,36 @@ impl HttpChecks {
         );
     }
 
-    /// Stops checking `name`.
-    pub fn unwatch(&mut self, name: &str) {
-        self.procs.remove(name);
-    }
-
     /// Whether `name` is being checked.
     pub fn is_watched(&self, name: &str) -> bool {
         self.procs.contains_key(name)
     }
 
-    /// The probes due at `now`, each marked in flight until
-    /// [`HttpChecks::probe_done`]. The next probe of each is a period later.
-    pub fn poll_probes(&mut self, now: Duration) -> Vec<Probe> {
-        let mut due = Vec::new();
+    /// Asks for the probes due at `now`, each in flight until its
+    /// [`Input::Probed`]. The next probe of each is a period later.
+    pub fn handle_timeout(&mut self, now: Now) {
         for (name, w) in &mut self.procs {
-            if w.in_flight || now < w.next_probe {
+            if w.in_flight || now.mono < w.next_probe {
                 continue;
             }
             w.in_flight = true;
-            w.next_probe = now.saturating_add(w.section.period);
-            due.push(Probe {
+            w.next_probe = later(now.mono, w.section.period);
+            self.actions.push_back(Action::Probe(Probe {
                 name: name.clone(),
                 url: w.section.url.clone(),
                 timeout: w.section.probe_timeout(),
                 generation: w.generation,
-            });
+            }));
         }
-        due
     }
 
-    /// Records a probe's result at `now`.
-    pub fn probe_done(&mut self, name: &str, generation: u64, ok: bool, now: Duration) -> Verdict {
+    /// The next action for the shell, in the order decided.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Records a probe's outcome at `now`.
+    fn record(&mut self, name: &str, generation: u64, outcome: &Outcome, now: Instant) -> Verdict {
         let Some(w) = self.procs.get_mut(name) else {
             return Verdict::Ignored;
         };
@@ -178,9 +280,13 @@ impl HttpChecks {
             return Verdict::Ignored;
         }
         w.in_flight = false;
-        if ok {
-            w.bad = 0;
-            return Verdict::Good;
+        match outcome {
+            Outcome::NotRun(_) => return Verdict::NotRun,
+            Outcome::Ok { .. } => {
+                w.bad = 0;
+                return Verdict::Good;
+            }
+            Outcome::Failed(_) => {}
         }
         w.bad = w.bad.saturating_add(1);
         if w.bad > w.section.max_bad {
@@ -189,7 +295,7 @@ impl HttpChecks {
             // A new grace, and at least a period even with `grace: 0`, so
             // the restarting process is not probed (and reported) at once.
             let quiet = w.section.grace_time().max(w.section.period);
-            w.next_probe = now.saturating_add(quiet);
+            w.next_probe = later(now, quiet);
             Verdict::Restart { bad }
         } else {
             Verdict::Bad {
@@ -200,7 +306,7 @@ impl HttpChecks {
     }
 
     /// When the next probe is due, if any process is waiting for one.
-    pub fn poll_timeout(&self) -> Option<Duration> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.procs
             .values()
             .filter(|w| !w.in_flight)
@@ -216,6 +322,50 @@ mod tests {
 
     fn s(secs: f64) -> Duration {
         Duration::from_secs_f64(secs)
+    }
+
+    /// The fake clock at `secs` (the wall clock plays no part here).
+    fn now(secs: Duration) -> Now {
+        crate::clock::fake(secs)
+    }
+
+    /// The deadline at `secs`.
+    fn t(secs: f64) -> Instant {
+        now(s(secs)).mono
+    }
+
+    /// The tests' plumbing: each call drives the engine's inputs and actions.
+    impl HttpChecks {
+        fn watch(&mut self, name: &str, section: HttpSection, at: Duration) {
+            let name = name.into();
+            self.handle(now(at), Input::Configured { name, section });
+        }
+
+        fn unwatch(&mut self, name: &str) {
+            let name = name.into();
+            self.handle(now(s(0.0)), Input::Removed { name });
+        }
+
+        fn poll_probes(&mut self, at: Duration) -> Vec<Probe> {
+            self.handle_timeout(now(at));
+            let mut probes = Vec::new();
+            while let Some(action) = self.poll_action() {
+                match action {
+                    Action::Probe(p) => probes.push(p),
+                    Action::Restart { name } => panic!("unexpected restart of {name}"),
+                }
+            }
+            probes
+        }
+
+        fn probe_done(&mut self, name: &str, generation: u64, ok: bool, at: Duration) -> Verdict {
+            let outcome = if ok {
+                Outcome::Ok { status: 200 }
+            } else {
+                Outcome::Failed("answered 500".into())
+            };
+            self.record(name, generation, &outcome, now(at).mono)
+        }
     }
 
     fn section(max_bad: u32) -> HttpSection {
@@ -263,7 +413,7 @@ mod tests {
     fn probes_start_after_grace_and_repeat_every_period() {
         let mut c = HttpChecks::new();
         c.watch("web", section(0), s(10.0));
-        assert_eq!(c.poll_timeout(), Some(s(12.0)));
+        assert_eq!(c.poll_timeout(), Some(t(12.0)));
         assert!(c.poll_probes(s(11.9)).is_empty());
         let p = c.poll_probes(s(12.0));
         assert_eq!(p.len(), 1);
@@ -275,7 +425,7 @@ mod tests {
             c.probe_done("web", p[0].generation, true, s(12.1)),
             Verdict::Good
         );
-        assert_eq!(c.poll_timeout(), Some(s(13.0)));
+        assert_eq!(c.poll_timeout(), Some(t(13.0)));
     }
 
     #[test]
@@ -298,7 +448,7 @@ mod tests {
         assert_eq!(step(&mut c, &mut now, false), Verdict::Restart { bad: 3 });
         // Then the grace starts again (2 s from the result at 7.5 s) and the
         // count is back to zero.
-        assert_eq!(c.poll_timeout(), Some(s(9.5)));
+        assert_eq!(c.poll_timeout(), Some(t(9.5)));
         assert!(c.poll_probes(s(9.4)).is_empty());
         now = s(9.5);
         assert_eq!(step(&mut c, &mut now, false), bad(1));
@@ -325,7 +475,7 @@ mod tests {
             c.probe_done("web", old.generation, false, s(3.0)),
             Verdict::Ignored
         );
-        assert_eq!(c.poll_timeout(), Some(s(4.5)));
+        assert_eq!(c.poll_timeout(), Some(t(4.5)));
         c.unwatch("web");
         assert!(!c.is_watched("web"));
         assert_eq!(
@@ -333,5 +483,42 @@ mod tests {
             Verdict::Ignored
         );
         assert_eq!(c.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_probe_that_did_not_run_counts_neither_way() {
+        let mut c = HttpChecks::new();
+        c.watch("web", section(1), s(0.0));
+        let failed = || Outcome::Failed("answered 500".into());
+        let probe = c.poll_probes(s(2.0)).pop().expect("due");
+        c.handle(
+            now(s(2.1)),
+            Input::Probed {
+                probe,
+                outcome: failed(),
+            },
+        );
+        assert_eq!(c.poll_action(), None, "one failure is within maxBad 1");
+        // No thread for the probe: neither a success nor a failure.
+        let probe = c.poll_probes(s(3.0)).pop().expect("due");
+        let outcome = Outcome::NotRun("cannot start a probe thread".into());
+        c.handle(now(s(3.0)), Input::Probed { probe, outcome });
+        assert_eq!(c.poll_action(), None);
+        assert_eq!(
+            c.poll_timeout(),
+            Some(t(4.0)),
+            "the next probe a period later"
+        );
+        // So the next failure is the second in a row, one more than maxBad.
+        let probe = c.poll_probes(s(4.0)).pop().expect("due");
+        c.handle(
+            now(s(4.1)),
+            Input::Probed {
+                probe,
+                outcome: failed(),
+            },
+        );
+        let restart = Action::Restart { name: "web".into() };
+        assert_eq!(c.poll_action(), Some(restart));
     }
 }
