@@ -14,9 +14,42 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use ncolony_core::checks::beat::{self, BeatSection};
-use ncolony_core::checks::config_object;
+use ncolony_core::checks::{SectionError, config_object};
+
+/// Why a heart could not be set up or could not beat. Each message is a
+/// lowercase fragment; the cause, when there is one, is its
+/// [`source`](std::error::Error::source), so print the chain (`{:#}` through
+/// `anyhow`) to see it all.
+#[derive(Debug, thiserror::Error)]
+pub enum HeartError {
+    /// `NCOLONY_CONFIG` holds bytes that are not UTF-8.
+    #[error("NCOLONY_CONFIG is not UTF-8")]
+    NotUtf8,
+    /// `NCOLONY_CONFIG` is set, but its text is no heart's config.
+    #[error("NCOLONY_CONFIG")]
+    Env(#[source] Box<HeartError>),
+    /// The config text is not a JSON object.
+    #[error("{0}")]
+    Config(String),
+    /// The `ncolony.beatcheck` section is bad.
+    #[error(transparent)]
+    Section(#[from] SectionError),
+    /// The status path is a directory, so the file is named after the
+    /// process, but the process has no name.
+    #[error("status path {} is a directory but NCOLONY_NAME is not set", .0.display())]
+    NoName(PathBuf),
+    /// The status file could not be created or touched.
+    #[error("beating heart {}", .path.display())]
+    Beat {
+        /// The status file.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// Arguments of `ncolony heart`.
 #[derive(clap::Args, Debug)]
@@ -70,22 +103,20 @@ impl Heart {
     /// `NCOLONY_CONFIG` is unset or has no `ncolony.beatcheck` section (so
     /// any program may call this unconditionally); an error when the config
     /// or its section is bad.
-    pub fn from_env() -> anyhow::Result<Option<Heart>> {
+    pub fn from_env() -> Result<Option<Heart>, HeartError> {
         let Some(config) = std::env::var_os("NCOLONY_CONFIG") else {
             return Ok(None);
         };
-        let config = config
-            .into_string()
-            .map_err(|_| anyhow::anyhow!("NCOLONY_CONFIG is not UTF-8"))?;
+        let config = config.into_string().map_err(|_| HeartError::NotUtf8)?;
         let name = std::env::var("NCOLONY_NAME").ok();
-        Heart::from_config(&config, name.as_deref()).context("NCOLONY_CONFIG")
+        Heart::from_config(&config, name.as_deref()).map_err(|e| HeartError::Env(Box::new(e)))
     }
 
     /// The heart described by a config file's text, for process `name`
     /// (needed when the status path is a directory). `Ok(None)` when the
     /// config has no `ncolony.beatcheck` section.
-    pub fn from_config(config: &str, name: Option<&str>) -> anyhow::Result<Option<Heart>> {
-        let map = config_object(config.as_bytes()).map_err(anyhow::Error::msg)?;
+    pub fn from_config(config: &str, name: Option<&str>) -> Result<Option<Heart>, HeartError> {
+        let map = config_object(config.as_bytes()).map_err(HeartError::Config)?;
         let Some(section) = BeatSection::from_config(&map)? else {
             return Ok(None);
         };
@@ -98,7 +129,7 @@ impl Heart {
 
     /// The file this heart touches: the status path, or `status/NAME` when
     /// the status path is a directory (checked at every beat).
-    pub fn file(&self) -> anyhow::Result<PathBuf> {
+    pub fn file(&self) -> Result<PathBuf, HeartError> {
         status_file(&self.status, self.name.as_deref())
     }
 
@@ -113,9 +144,9 @@ impl Heart {
     }
 
     /// Touches the status file: creates it if needed and sets its mtime to now.
-    pub fn beat(&self) -> anyhow::Result<()> {
-        let file = self.file()?;
-        touch(&file).with_context(|| format!("beating heart {}", file.display()))
+    pub fn beat(&self) -> Result<(), HeartError> {
+        let path = self.file()?;
+        touch(&path).map_err(|source| HeartError::Beat { path, source })
     }
 
     /// Beats now and then every [`Heart::interval`] on a background thread,
@@ -142,7 +173,11 @@ fn log_beat(heart: &Heart, failing: bool) -> bool {
         }
         Err(e) => {
             if !failing {
-                tracing::error!("{e:#}; retrying every {:?}", heart.interval());
+                tracing::error!(
+                    "{:#}; retrying every {:?}",
+                    anyhow::Error::new(e),
+                    heart.interval()
+                );
             }
             true
         }
@@ -151,13 +186,10 @@ fn log_beat(heart: &Heart, failing: bool) -> bool {
 
 /// The status file for process `name`: `status`, or `status/NAME` when
 /// `status` is a directory.
-pub(crate) fn status_file(status: &Path, name: Option<&str>) -> anyhow::Result<PathBuf> {
+pub(crate) fn status_file(status: &Path, name: Option<&str>) -> Result<PathBuf, HeartError> {
     if status.is_dir() {
         let Some(name) = name else {
-            bail!(
-                "status path {} is a directory but NCOLONY_NAME is not set",
-                status.display()
-            );
+            return Err(HeartError::NoName(status.to_owned()));
         };
         Ok(status.join(name))
     } else {
@@ -187,7 +219,8 @@ impl Pacemaker {
         let heart = match Heart::from_env() {
             Ok(heart) => heart,
             Err(e) => {
-                tracing::error!("{e:#}; running without a heart");
+                // The whole chain: the variable, then what is wrong with it.
+                tracing::error!("{:#}; running without a heart", anyhow::Error::new(e));
                 None
             }
         };
@@ -265,5 +298,41 @@ mod tests {
             .expect("valid")
             .expect("present");
         assert!(nameless.beat().is_err());
+    }
+
+    /// The chain reads as the one line `ncolony heart beat` printed when
+    /// these were `anyhow` errors with context.
+    #[test]
+    fn errors_chain_into_the_same_lines() {
+        let chain = |e: HeartError| format!("{:#}", anyhow::Error::new(e));
+        let bad = Heart::from_config("[]", None).expect_err("not an object");
+        assert_eq!(
+            chain(HeartError::Env(Box::new(bad))),
+            "NCOLONY_CONFIG: expected a JSON object, found a list"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("no/such/dir/status");
+        let text = serde_json::json!({"ncolony.beatcheck":
+            {"status": missing, "period": 3, "grace": 1}})
+        .to_string();
+        let heart = Heart::from_config(&text, None)
+            .expect("valid")
+            .expect("present");
+        assert_eq!(
+            chain(heart.beat().expect_err("no directory")),
+            format!(
+                "beating heart {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        assert_eq!(
+            status_file(dir.path(), None)
+                .expect_err("nameless")
+                .to_string(),
+            format!(
+                "status path {} is a directory but NCOLONY_NAME is not set",
+                dir.path().display()
+            )
+        );
     }
 }

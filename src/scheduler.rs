@@ -29,6 +29,7 @@ use nix::sys::signal::{SigSet, Signal};
 use crate::args::{positive_seconds, seconds};
 use crate::clock::read_clocks;
 use crate::heart::Pacemaker;
+use crate::process::reap::exit_of;
 
 /// Arguments of `ncolony scheduler`. Every mistake is a usage error (exit 2).
 #[derive(clap::Args, Debug, Clone)]
@@ -255,14 +256,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Event::Exited { pid, status } => {
                 let ran = job.take().map_or(Duration::ZERO, |(_, t)| t.elapsed());
                 match status {
-                    Ok(status) => {
-                        let (what, ok) = job::describe(&status);
-                        if ok {
-                            tracing::info!(pid, "job {what} after {ran:.2?}");
-                        } else {
-                            tracing::warn!(pid, "job {what} after {ran:.2?}");
+                    Ok(status) => match exit_of(status) {
+                        Some(exit) if exit.is_success() => {
+                            tracing::info!(pid, "job {exit:#} after {ran:.2?}");
                         }
-                    }
+                        Some(exit) => tracing::warn!(pid, "job {exit:#} after {ran:.2?}"),
+                        None => tracing::warn!(pid, "job ended: {status} after {ran:.2?}"),
+                    },
                     Err(e) => tracing::error!(pid, "waiting for the job: {e}"),
                 }
                 sched.handle(read_clocks(), Input::Exited);

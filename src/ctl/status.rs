@@ -5,7 +5,7 @@ use std::fmt;
 use std::fs;
 use std::path::Path;
 
-use ncolony_core::spec::{Name, ProcSpec, is_ignored};
+use ncolony_core::spec::ProcSpec;
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use super::places::check_dir;
 use super::{CtlError, Places, pyjson};
-use crate::dirs::config::read_config;
+use crate::dirs::config::{EntryName, entry_name, read_config};
+use crate::dirs::listing::names;
 
 /// One configured process, as [`status`] sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,26 +134,26 @@ pub(crate) fn configs(places: &Places) -> Result<Vec<Config>, CtlError> {
         source,
     };
     let mut list = Vec::new();
-    for entry in fs::read_dir(&places.config).map_err(read_error)? {
-        let entry = entry.map_err(read_error)?;
+    for file_name in names(&places.config).map_err(read_error)? {
         // A name the monitor refuses is listed as invalid, escaped: it must
         // not reach a terminal raw.
-        let name = match entry.file_name().into_string() {
-            Ok(name) if is_ignored(&name) => continue,
-            Ok(name) => match Name::new(name.as_str()) {
-                Ok(_) => name,
-                Err(e) => {
-                    list.push((name.escape_debug().to_string(), Err(e.to_string())));
-                    continue;
-                }
-            },
-            Err(raw) => {
-                let name = format!("{raw:?}");
-                list.push((name, Err("name is not UTF-8".to_owned())));
+        let name = match entry_name(&file_name) {
+            EntryName::Ignored => continue,
+            EntryName::Config(name) => name.to_string(),
+            EntryName::Refused(e) => {
+                let shown = file_name.to_string_lossy().escape_debug().to_string();
+                list.push((shown, Err(e.to_string())));
+                continue;
+            }
+            EntryName::NotUtf8 => {
+                list.push((
+                    format!("{file_name:?}"),
+                    Err("name is not UTF-8".to_owned()),
+                ));
                 continue;
             }
         };
-        let path = entry.path();
+        let path = places.config.join(&file_name);
         // Follow symlinks, as the monitor does; a vanished entry is skipped.
         let Ok(meta) = fs::metadata(&path) else {
             continue;

@@ -1,11 +1,12 @@
 //! Message file names that sort in send order.
 
-use std::fs;
 use std::io;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::dirs::listing::names;
 
 /// The last message stamp this process used; stamps only go up.
 static LAST_STAMP: Mutex<u64> = Mutex::new(0);
@@ -40,14 +41,11 @@ pub(crate) fn message_name(dir: &Path) -> io::Result<String> {
 
 /// The highest stamp among the message files waiting in `dir` (0 if none).
 fn pending_max_stamp(dir: &Path) -> io::Result<u64> {
-    let mut max = 0;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if let Some(stamp) = entry.file_name().to_str().and_then(parse_stamp) {
-            max = max.max(stamp);
-        }
-    }
-    Ok(max)
+    Ok(names(dir)?
+        .iter()
+        .filter_map(|name| name.to_str().and_then(parse_stamp))
+        .max()
+        .unwrap_or(0))
 }
 
 /// The stamp of a file name written by [`message_name`].
@@ -63,6 +61,7 @@ pub(crate) fn parse_stamp(name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn message_names_increase_and_parse() {

@@ -13,7 +13,7 @@
 //! never stops a healthy process.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -22,9 +22,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use ncolony_core::dirscan::{self, Change, Snapshot};
-use ncolony_core::spec::{MAX_CONFIG_LEN, Name, config_too_large, is_ignored};
+use ncolony_core::spec::{MAX_CONFIG_LEN, Name, NameError, config_too_large, is_ignored};
 
 use crate::dirs::entry::{Opened, Symlinks, not_regular, open_regular, read_bounded};
+use crate::dirs::listing::list_dir;
 
 /// What identifies a file's version without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,40 +119,25 @@ impl ConfigDir {
     /// Rescans the directory and returns what changed since the last scan.
     /// If the directory cannot be listed, nothing changes (logged once).
     pub(crate) fn rescan(&mut self) -> Rescan {
-        let Some(entries) = list_dir(&self.path, &mut self.listing_failed, "config") else {
+        let Some(names) = list_dir(&self.path, &mut self.listing_failed, "config") else {
             return Rescan::default();
-        };
-        // A listing cut short would make every later name look removed.
-        let entries = match entries.collect::<io::Result<Vec<_>>>() {
-            Ok(entries) => entries,
-            Err(e) => {
-                if !std::mem::replace(&mut self.listing_failed, true) {
-                    tracing::error!(
-                        "cannot list config directory {}: {e}; keeping the current state and retrying",
-                        self.path.display()
-                    );
-                }
-                return Rescan::default();
-            }
         };
         let mut seen = HashMap::with_capacity(self.seen.len());
         let mut snapshot = Snapshot::new();
         let mut noted = HashMap::new();
         let mut unusable = Vec::new();
-        for entry in entries {
-            let file_name = entry.file_name();
-            if is_ignored(&file_name.to_string_lossy()) {
-                continue;
-            }
+        for file_name in names {
             let path = self.path.join(&file_name);
-            let name = match file_name.to_str().map(Name::new) {
-                Some(Ok(name)) => name,
-                bad => {
-                    let problem = match bad {
-                        Some(Err(e)) => e.to_string(),
-                        // Debug formatting escapes the bytes that are not UTF-8.
-                        _ => format!("name {file_name:?} is not UTF-8"),
-                    };
+            let name = match entry_name(&file_name) {
+                EntryName::Ignored => continue,
+                EntryName::Config(name) => Ok(name),
+                EntryName::Refused(e) => Err(e.to_string()),
+                // Debug formatting escapes the bytes that are not UTF-8.
+                EntryName::NotUtf8 => Err(format!("name {file_name:?} is not UTF-8")),
+            };
+            let name = match name {
+                Ok(name) => name,
+                Err(problem) => {
                     self.note(&mut noted, file_name, &path, || {
                         format!(
                             "config directory {}: {problem}; not running it",
@@ -293,25 +279,30 @@ fn check_file(meta: &fs::Metadata) -> Result<(), String> {
     Ok(())
 }
 
-/// Lists a directory; a failure is logged once (and its end once), and gives
-/// `None` so that the caller keeps what it has and retries later.
-pub(crate) fn list_dir(path: &Path, failed: &mut bool, what: &str) -> Option<fs::ReadDir> {
-    match fs::read_dir(path) {
-        Ok(entries) => {
-            if std::mem::take(failed) {
-                tracing::info!("{what} directory {} is back", path.display());
-            }
-            Some(entries)
-        }
-        Err(e) => {
-            if !std::mem::replace(failed, true) {
-                tracing::error!(
-                    "cannot list {what} directory {}: {e}; keeping the current state and retrying",
-                    path.display()
-                );
-            }
-            None
-        }
+/// What an entry of the config directory is, by its name alone; the
+/// monitor and `ctl` decide alike.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum EntryName {
+    /// Not a config (a dot entry, a write in progress, an editor's leftover).
+    Ignored,
+    /// The config of this process.
+    Config(Name),
+    /// A config the monitor refuses to run because of its name.
+    Refused(NameError),
+    /// A name that is not UTF-8, which no process can have.
+    NotUtf8,
+}
+
+/// Sorts a config directory entry by its name (see [`EntryName`]).
+pub(crate) fn entry_name(file_name: &OsStr) -> EntryName {
+    // Ignored whatever its bytes: a dot entry that is not UTF-8 is no config.
+    if is_ignored(&file_name.to_string_lossy()) {
+        return EntryName::Ignored;
+    }
+    match file_name.to_str().map(Name::new) {
+        Some(Ok(name)) => EntryName::Config(name),
+        Some(Err(e)) => EntryName::Refused(e),
+        None => EntryName::NotUtf8,
     }
 }
 
@@ -340,6 +331,20 @@ mod tests {
             .iter()
             .map(|u| format!("{}: {}", u.name, u.problem))
             .collect()
+    }
+
+    #[test]
+    fn names_sort_entries_alike_for_the_monitor_and_ctl() {
+        let sorted = |name: &[u8]| entry_name(OsStr::from_bytes(name));
+        assert_eq!(
+            sorted(b"web"),
+            EntryName::Config(Name::new("web").expect("valid"))
+        );
+        for ignored in [&b".hidden"[..], b"web.new", b"web~", b"#web#", b".\xff"] {
+            assert_eq!(sorted(ignored), EntryName::Ignored, "{ignored:?}");
+        }
+        assert!(matches!(sorted(b"a\tb"), EntryName::Refused(_)));
+        assert_eq!(sorted(b"bad\xff"), EntryName::NotUtf8);
     }
 
     fn mkfifo(path: &Path) {

@@ -17,8 +17,8 @@ use ncolony_core::message::Message;
 use ncolony_core::spec::is_hidden_or_partial;
 use nix::errno::Errno;
 
-use crate::dirs::config::list_dir;
 use crate::dirs::entry::{Opened, Symlinks, not_regular, open_regular, read_bounded};
+use crate::dirs::listing::list_dir;
 
 /// The largest message file read. A message is a small JSON object (the
 /// longest the original writes is well under 1 KiB); a bigger file is refused
@@ -119,12 +119,12 @@ impl MessagesDir {
     /// Takes every pending message file, in name order: returns each one,
     /// having deleted it. Problems are logged.
     pub(crate) fn take(&mut self) -> Vec<Pending> {
-        let Some(entries) = list_dir(&self.path, &mut self.listing_failed, "messages") else {
+        let Some(names) = list_dir(&self.path, &mut self.listing_failed, "messages") else {
             return Vec::new();
         };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
+        let mut names: Vec<String> = names
+            .into_iter()
+            .filter_map(|n| n.into_string().ok())
             .filter(|n| !is_hidden_or_partial(n))
             .collect();
         names.sort();

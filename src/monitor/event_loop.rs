@@ -12,8 +12,7 @@ use ncolony_core::dirscan::Change;
 use ncolony_core::message::Message;
 use ncolony_core::monitor::{Action, Input, Monitor, Pid, Policy, Sig};
 use ncolony_core::spec::{Name, ProcSpec};
-use nix::errno::Errno;
-use nix::sys::signal::{Signal, kill, killpg};
+use nix::sys::signal::Signal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
@@ -25,7 +24,8 @@ use super::watch::{Dirty, Watches};
 use crate::dirs::config::{ConfigDir, Unusable};
 use crate::dirs::messages::{MessagesDir, is_restart};
 use crate::process::output::relay;
-use crate::process::reap::{group_alive, reap_all};
+use crate::process::reap::reap_all;
+use crate::process::signal::{self, group_alive};
 use crate::process::spawn::{SpawnContext, spawn};
 
 /// Runs the monitor until SIGTERM/SIGINT has stopped every child.
@@ -198,7 +198,13 @@ impl Shell {
                     },
                 );
             }
-            Err(error) => self.monitor.handle(now, Input::SpawnFailed { name, error }),
+            Err(error) => self.monitor.handle(
+                now,
+                Input::SpawnFailed {
+                    name,
+                    error: error.to_string(),
+                },
+            ),
         }
     }
 
@@ -345,15 +351,9 @@ fn signal_group(name: &Name, pid: Pid, sig: Sig) {
         Sig::Term => Signal::SIGTERM,
         Sig::Kill => Signal::SIGKILL,
     };
-    let target = nix::unistd::Pid::from_raw(pid.0);
     tracing::info!(name = %name, pid = pid.0, signal = %signal, "stopping");
-    match killpg(target, signal) {
-        Ok(()) => {}
-        Err(Errno::ESRCH) => match kill(target, signal) {
-            Ok(()) | Err(Errno::ESRCH) => {}
-            Err(e) => tracing::error!(name = %name, pid = pid.0, "kill {signal}: {e}"),
-        },
-        Err(e) => tracing::error!(name = %name, pid = pid.0, "killpg {signal}: {e}"),
+    if let Err(e) = signal::signal_group(pid.0, signal) {
+        tracing::error!(name = %name, pid = pid.0, "{e}");
     }
 }
 

@@ -6,15 +6,14 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 
 use super::state::Recorded;
 use crate::process::procfs::{
     Stat, environ_has, group_has_live_member, live_children_of, live_where,
 };
 use crate::process::reap::reap_all;
+use crate::process::signal;
 
 /// How often the stopping loops look again.
 const POLL: Duration = Duration::from_millis(10);
@@ -164,16 +163,14 @@ fn comm(pid: i32) -> String {
 
 /// `sig` to the process group `pid` leads, or to `pid` alone if it left it.
 fn signal_group(pid: i32, sig: Signal) {
-    match killpg(Pid::from_raw(pid), sig) {
-        Ok(()) => {}
-        Err(Errno::ESRCH) => signal_one(pid, sig),
-        Err(e) => tracing::error!(pid, "killpg {sig}: {e}"),
+    if let Err(e) = signal::signal_group(pid, sig) {
+        tracing::error!(pid, "{e}");
     }
 }
 
+/// `sig` to `pid` alone.
 fn signal_one(pid: i32, sig: Signal) {
-    match kill(Pid::from_raw(pid), sig) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => tracing::error!(pid, "kill {sig}: {e}"),
+    if let Err(e) = signal::signal_one(pid, sig) {
+        tracing::error!(pid, "{e}");
     }
 }

@@ -1,19 +1,25 @@
-//! Child output: each child's pipe is read by a small task on the loop's
-//! thread, and every line goes to stderr as `[NAME] line`, bytes passed
-//! through undecoded. Output is data, not logs: it bypasses `tracing`, but
-//! takes the same non-blocking queue ([`crate::logging`]), so a stuck stderr
-//! never stalls the loop and lines keep their order.
+//! Child output: every line a child writes goes to stderr as `[NAME] line`,
+//! bytes passed through undecoded, lines longer than [`MAX_LINE`] cut into
+//! pieces, and a partial last line flushed at EOF. Output is data, not logs:
+//! it bypasses `tracing`, but takes the same non-blocking queue
+//! ([`crate::logging`]), so a stuck stderr never stalls anything and lines
+//! keep their order.
+//!
+//! One line splitter ([`Lines`]) serves two readers: [`relay`], a small task
+//! on the monitor's loop thread per child, and [`relay_blocking`], a thread
+//! of its own for the scheduler's one job.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::OwnedFd;
 
 use tokio::net::unix::pipe;
 
 use crate::logging;
 
-/// Longest line kept before it is written out in pieces.
-const MAX_LINE: usize = 64 * 1024;
+/// Longest line kept before it is written out in pieces (the monitor's and
+/// the scheduler's documented cap).
+pub(crate) const MAX_LINE: usize = 64 * 1024;
 /// Bytes read from one child before letting the rest of the loop run.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -28,13 +34,12 @@ pub(crate) async fn relay(name: String, fd: OwnedFd) {
             return;
         }
     };
-    let prefix = format!("[{name}] ");
-    let mut partial: Vec<u8> = Vec::new();
+    let mut lines = Lines::new(&name, MAX_LINE);
     loop {
         if rx.readable().await.is_err() {
             break;
         }
-        match read_chunk(&rx, &prefix, &mut partial) {
+        match read_chunk(&rx, &mut lines) {
             Ok(None) => break,
             Ok(Some(lines)) => {
                 // Waits only while stderr is slow, not stuck: the child then
@@ -52,56 +57,115 @@ pub(crate) async fn relay(name: String, fd: OwnedFd) {
             }
         }
     }
-    if !partial.is_empty() {
-        let mut out = Vec::with_capacity(prefix.len() + partial.len() + 1);
-        out.extend_from_slice(prefix.as_bytes());
-        out.extend_from_slice(&partial);
-        out.push(b'\n');
-        logging::write_child(out).await;
+    if let Some(last) = lines.finish() {
+        logging::write_child(last).await;
+    }
+}
+
+/// Copies a child's output to stderr as [`relay`] does, from a thread of
+/// its own that may block (the scheduler has no event loop to keep free).
+pub(crate) fn relay_blocking(name: &str, mut reader: impl Read) {
+    let mut lines = Lines::new(name, MAX_LINE);
+    let mut buf = vec![0; READ_CHUNK];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => logging::write_child_blocking(lines.split(&buf[..n])),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::warn!(name = %name, "reading the child's output: {e}");
+                break;
+            }
+        }
+    }
+    if let Some(last) = lines.finish() {
+        logging::write_child_blocking(last);
     }
 }
 
 /// Reads one chunk and returns its complete lines (`None` at EOF). The read
 /// buffer is shared by every relay on the thread rather than held in each
 /// task, so an idle child costs a few hundred bytes, not a buffer.
-fn read_chunk(
-    rx: &pipe::Receiver,
-    prefix: &str,
-    partial: &mut Vec<u8>,
-) -> io::Result<Option<Vec<u8>>> {
+fn read_chunk(rx: &pipe::Receiver, lines: &mut Lines) -> io::Result<Option<Vec<u8>>> {
     thread_local! {
         static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
     }
     BUF.with_borrow_mut(|buf| {
         let n = rx.try_read(buf)?;
-        Ok((n > 0).then(|| split_lines(prefix, partial, &buf[..n])))
+        Ok((n > 0).then(|| lines.split(&buf[..n])))
     })
 }
 
-/// Appends `data` to `partial` and returns every complete line, prefixed. A
-/// line longer than [`MAX_LINE`] is cut into pieces of that length.
-fn split_lines(prefix: &str, partial: &mut Vec<u8>, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while let Some(pos) = rest.iter().position(|&b| b == b'\n') {
-        out.extend_from_slice(prefix.as_bytes());
-        out.extend_from_slice(partial);
-        out.extend_from_slice(&rest[..pos]);
+/// Cuts one child's output into `PREFIX line` records.
+#[derive(Debug)]
+pub(crate) struct Lines {
+    prefix: Vec<u8>,
+    /// The start of a line whose newline has not come yet.
+    partial: Vec<u8>,
+    /// Longest line kept before it is cut.
+    max: usize,
+}
+
+impl Lines {
+    /// A splitter prefixing each line with `[name] ` and cutting lines at
+    /// `max` bytes.
+    pub(crate) fn new(name: &str, max: usize) -> Self {
+        Lines {
+            prefix: format!("[{name}] ").into_bytes(),
+            partial: Vec::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// Takes the next bytes read and returns every complete line, prefixed.
+    /// A line longer than the cap is cut into pieces of the cap's length
+    /// (one of exactly the cap is kept whole), so no record is longer and
+    /// no more than the cap is ever held.
+    pub(crate) fn split(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for piece in data.split_inclusive(|&b| b == b'\n') {
+            let (mut body, ended) = match piece.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (piece, false),
+            };
+            // More than fits: the line is over the cap, so a full piece goes out.
+            while body.len() > self.max - self.partial.len() {
+                let (head, tail) = body.split_at(self.max - self.partial.len());
+                self.emit(&mut out, head);
+                body = tail;
+            }
+            if ended {
+                self.emit(&mut out, body);
+            } else {
+                self.partial.extend_from_slice(body);
+            }
+        }
+        if self.partial.is_empty() && self.partial.capacity() > self.max {
+            self.partial.shrink_to_fit();
+        }
+        out
+    }
+
+    /// Appends to `out` the held start of the line, then `rest`, as one record.
+    fn emit(&mut self, out: &mut Vec<u8>, rest: &[u8]) {
+        out.extend_from_slice(&self.prefix);
+        out.extend_from_slice(&self.partial);
+        out.extend_from_slice(rest);
         out.push(b'\n');
-        partial.clear();
-        rest = &rest[pos + 1..];
+        self.partial.clear();
     }
-    partial.extend_from_slice(rest);
-    while partial.len() >= MAX_LINE {
-        out.extend_from_slice(prefix.as_bytes());
-        out.extend_from_slice(&partial[..MAX_LINE]);
+
+    /// At EOF: the partial last line, prefixed and ended, if there is one.
+    pub(crate) fn finish(&mut self) -> Option<Vec<u8>> {
+        if self.partial.is_empty() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(self.prefix.len() + self.partial.len() + 1);
+        out.extend_from_slice(&self.prefix);
+        out.append(&mut self.partial);
         out.push(b'\n');
-        partial.drain(..MAX_LINE);
+        Some(out)
     }
-    if partial.is_empty() && partial.capacity() > MAX_LINE {
-        partial.shrink_to_fit();
-    }
-    out
 }
 
 #[cfg(test)]
@@ -110,20 +174,32 @@ mod tests {
 
     #[test]
     fn lines_are_prefixed_and_partials_kept() {
-        let mut partial = Vec::new();
-        let out = split_lines("[w] ", &mut partial, b"one\ntw");
-        assert_eq!(out, b"[w] one\n");
-        let out = split_lines("[w] ", &mut partial, b"o\n\xff\n");
-        assert_eq!(out, b"[w] two\n[w] \xff\n");
-        assert!(partial.is_empty());
+        let mut lines = Lines::new("w", MAX_LINE);
+        assert_eq!(lines.split(b"one\ntw"), b"[w] one\n");
+        assert_eq!(lines.split(b"o\n\xff\n"), b"[w] two\n[w] \xff\n");
+        assert_eq!(lines.finish(), None);
+        assert_eq!(lines.split(b"last"), b"");
+        assert_eq!(lines.finish().as_deref(), Some(&b"[w] last\n"[..]));
+        assert_eq!(lines.finish(), None);
     }
 
     #[test]
     fn long_lines_are_cut() {
-        let mut partial = Vec::new();
+        let mut lines = Lines::new("w", MAX_LINE);
         let data = vec![b'x'; MAX_LINE + 10];
-        let out = split_lines("[w] ", &mut partial, &data);
+        let out = lines.split(&data);
         assert_eq!(out.len(), 4 + MAX_LINE + 1);
-        assert_eq!(partial.len(), 10);
+        assert_eq!(lines.finish().map(|l| l.len()), Some(4 + 10 + 1));
+        let mut short = Lines::new("w", 3);
+        assert_eq!(
+            short.split(b"abcdefg\nhi\n"),
+            b"[w] abc\n[w] def\n[w] g\n[w] hi\n"
+        );
+        // The cap holds however the line arrives, and a line of exactly the
+        // cap is not followed by an empty one.
+        assert_eq!(short.split(b"ab"), b"");
+        assert_eq!(short.split(b"cdefgh\nxyz"), b"[w] abc\n[w] def\n[w] gh\n");
+        assert_eq!(short.split(b"\n"), b"[w] xyz\n");
+        assert_eq!(short.finish(), None);
     }
 }

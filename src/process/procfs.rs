@@ -4,6 +4,9 @@
 //! orphans it adopted).
 
 use std::fs;
+use std::path::Path;
+
+use crate::dirs::listing::names;
 
 /// The fields of `/proc/PID/stat` the monitor uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,12 +70,12 @@ pub(crate) fn environ_has(pid: i32, var: &str) -> bool {
 
 /// Every process that has not exited and matches `filter`.
 pub(crate) fn live_where(filter: impl Fn(&Stat) -> bool) -> Vec<i32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
+    let Ok(names) = names(Path::new("/proc")) else {
         return Vec::new();
     };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+    names
+        .iter()
+        .filter_map(|name| name.to_str()?.parse::<i32>().ok())
         .filter(|&pid| Stat::of(pid).is_some_and(|s| !s.is_zombie() && filter(&s)))
         .collect()
 }

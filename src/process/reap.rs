@@ -1,9 +1,11 @@
 //! The reaper: the only caller of `wait*()` in the monitor. It reaps our
 //! children and every orphan the kernel hands us as subreaper or PID 1.
 
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+
 use ncolony_core::monitor::{self, Exit};
 use nix::errno::Errno;
-use nix::sys::signal::killpg;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
@@ -28,17 +30,28 @@ pub(crate) fn reap_all(mut exited: impl FnMut(monitor::Pid, Exit)) -> nix::Resul
     }
 }
 
-/// Whether process group `pgid` has a member left (signal 0 to the group).
-/// `EPERM` means a member exists that we may not signal (it changed its
-/// uid): still alive. Any other error is taken as empty, so a draining
-/// group can never be waited for forever because of it.
-pub(crate) fn group_alive(pgid: i32) -> bool {
-    match killpg(Pid::from_raw(pgid), None) {
-        Ok(()) | Err(Errno::EPERM) => true,
-        Err(Errno::ESRCH) => false,
-        Err(e) => {
-            tracing::error!(pgid, "checking process group {pgid}: {e}; taken as empty");
-            false
-        }
+/// How a process that `std` waited for ended, in the core's terms (whose
+/// `Display` says it in words); `None` for a status that is not an end (a
+/// stop or continue, which only come when asked for).
+pub(crate) fn exit_of(status: ExitStatus) -> Option<Exit> {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Some(Exit::Code(code)),
+        (None, Some(sig)) => Some(Exit::Signal(sig)),
+        (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn std_statuses_become_exits() {
+        // Raw wait statuses: code 3 is 3 << 8; killed by signal 15 is 15.
+        assert_eq!(exit_of(ExitStatus::from_raw(3 << 8)), Some(Exit::Code(3)));
+        assert_eq!(exit_of(ExitStatus::from_raw(0)), Some(Exit::Code(0)));
+        assert_eq!(exit_of(ExitStatus::from_raw(15)), Some(Exit::Signal(15)));
+        // Stopped by SIGSTOP (0x7f marks a stop).
+        assert_eq!(exit_of(ExitStatus::from_raw((19 << 8) | 0x7f)), None);
     }
 }

@@ -12,12 +12,63 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use ncolony_core::spec::{Name, ProcSpec};
+use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::unistd::{Uid, getppid, pipe2};
+
+/// Why a child could not be started. The text is the one line the monitor
+/// logs after `NAME: cannot start: `, so each variant carries its cause in
+/// its own words rather than as a separate `source` (which a chain printer
+/// would repeat).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SpawnError {
+    /// The config sets a uid or gid, which only root may switch to.
+    #[error("\"uid\"/\"gid\" are set but the monitor is not running as root")]
+    NotRoot,
+    /// `args[0]` is a bare name and neither the child nor the monitor has a `PATH`.
+    #[error("{arg0:?} is not a path and there is no PATH to search")]
+    NoPath {
+        /// The command name.
+        arg0: String,
+    },
+    /// `args[0]` is on `PATH` only as files without an execute bit.
+    #[error("{}: not executable", .0.display())]
+    NotExecutable(PathBuf),
+    /// `args[0]` is on no directory of `PATH`.
+    #[error("{arg0:?} not found on PATH ({})", Path::new(.path).display())]
+    NotFound {
+        /// The command name.
+        arg0: String,
+        /// The `PATH` searched.
+        path: OsString,
+    },
+    /// The output pipe could not be made or set non-blocking.
+    #[error("{step}: {errno}")]
+    Pipe {
+        /// What was being done (`creating a pipe`, ...).
+        step: &'static str,
+        /// Why it failed.
+        errno: Errno,
+    },
+    /// The output pipe's write end could not be duplicated for stderr.
+    #[error("duplicating the pipe: {0}")]
+    DupPipe(std::io::Error),
+    /// `fork`/`exec` (or the set-up between them) failed.
+    #[error("{}: {error}", .program.display())]
+    Exec {
+        /// The executable that was to run.
+        program: PathBuf,
+        /// Why it failed.
+        error: std::io::Error,
+    },
+    /// The kernel gave a pid that does not fit an `i32` (it never does).
+    #[error("pid out of range")]
+    PidOutOfRange,
+}
 
 /// A child that is running: its pid and the read end of its output pipe.
 #[derive(Debug)]
@@ -70,10 +121,14 @@ impl SpawnContext {
     }
 }
 
-/// Starts `spec` as process `name`. The error is one line for the log.
-pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<Spawned, String> {
+/// Starts `spec` as process `name`.
+pub(crate) fn spawn(
+    ctx: &SpawnContext,
+    name: &Name,
+    spec: &ProcSpec,
+) -> Result<Spawned, SpawnError> {
     if (spec.uid.is_some() || spec.gid.is_some()) && !ctx.is_root {
-        return Err("\"uid\"/\"gid\" are set but the monitor is not running as root".to_owned());
+        return Err(SpawnError::NotRoot);
     }
     let env = spec.child_env(name, |var| {
         std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
@@ -84,12 +139,11 @@ pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<
         .or_else(|| ctx.path.clone());
     let program = resolve(&spec.args[0], search.as_deref())?;
 
-    let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("creating a pipe: {e}"))?;
+    let pipe_error = |step| move |errno| SpawnError::Pipe { step, errno };
+    let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(pipe_error("creating a pipe"))?;
     fcntl(&read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-        .map_err(|e| format!("making the pipe non-blocking: {e}"))?;
-    let write_err = write
-        .try_clone()
-        .map_err(|e| format!("duplicating the pipe: {e}"))?;
+        .map_err(pipe_error("making the pipe non-blocking"))?;
+    let write_err = write.try_clone().map_err(SpawnError::DupPipe)?;
 
     let mut cmd = Command::new(&program);
     cmd.arg0(&spec.args[0])
@@ -140,11 +194,12 @@ pub(crate) fn spawn(ctx: &SpawnContext, name: &Name, spec: &ProcSpec) -> Result<
             Ok(())
         });
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
+    let child = cmd.spawn().map_err(|error| SpawnError::Exec {
+        program: program.clone(),
+        error,
+    })?;
     // Dropping `Child` neither waits nor kills: the reaper owns the pid now.
-    let pid = i32::try_from(child.id()).map_err(|_| "pid out of range".to_owned())?;
+    let pid = i32::try_from(child.id()).map_err(|_| SpawnError::PidOutOfRange)?;
     Ok(Spawned { pid, output: read })
 }
 
@@ -185,14 +240,14 @@ pub(crate) fn clean_signals() -> std::io::Result<()> {
 
 /// Finds the executable for `arg0`: as given when it contains a `/`, else the
 /// first executable regular file of that name on `path`.
-fn resolve(arg0: &str, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, String> {
+fn resolve(arg0: &str, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, SpawnError> {
     if arg0.contains('/') {
         return Ok(PathBuf::from(arg0));
     }
     let Some(path) = path else {
-        return Err(format!(
-            "{arg0:?} is not a path and there is no PATH to search"
-        ));
+        return Err(SpawnError::NoPath {
+            arg0: arg0.to_owned(),
+        });
     };
     let mut found_not_executable = None;
     for dir in std::env::split_paths(path) {
@@ -213,11 +268,11 @@ fn resolve(arg0: &str, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, String
         }
     }
     match found_not_executable {
-        Some(p) => Err(format!("{}: not executable", p.display())),
-        None => Err(format!(
-            "{arg0:?} not found on PATH ({})",
-            Path::new(path).display()
-        )),
+        Some(p) => Err(SpawnError::NotExecutable(p)),
+        None => Err(SpawnError::NotFound {
+            arg0: arg0.to_owned(),
+            path: path.to_owned(),
+        }),
     }
 }
 
@@ -232,11 +287,71 @@ mod tests {
         assert!(
             resolve("sh", Some("/nonexistent".as_ref()))
                 .expect_err("not found")
+                .to_string()
                 .contains("not found on PATH (/nonexistent)")
         );
         assert_eq!(
             resolve("./x/y", None).expect("paths are kept"),
             Path::new("./x/y")
+        );
+    }
+
+    /// Each error reads as the line the monitor logged when it was a string.
+    #[test]
+    fn errors_read_as_the_log_lines() {
+        let os = |errno| std::io::Error::from_raw_os_error(errno);
+        let cases = [
+            (
+                SpawnError::NotRoot,
+                r#""uid"/"gid" are set but the monitor is not running as root"#,
+            ),
+            (
+                resolve("web", None).expect_err("no PATH"),
+                r#""web" is not a path and there is no PATH to search"#,
+            ),
+            (
+                resolve("nosuch-ncolony-cmd", Some("/nonexistent:/bin".as_ref()))
+                    .expect_err("not found"),
+                r#""nosuch-ncolony-cmd" not found on PATH (/nonexistent:/bin)"#,
+            ),
+            (
+                SpawnError::NotExecutable(PathBuf::from("/etc/passwd")),
+                "/etc/passwd: not executable",
+            ),
+            (
+                SpawnError::Pipe {
+                    step: "creating a pipe",
+                    errno: Errno::EMFILE,
+                },
+                "creating a pipe: EMFILE: Too many open files",
+            ),
+            (
+                SpawnError::DupPipe(os(libc::EMFILE)),
+                "duplicating the pipe: Too many open files (os error 24)",
+            ),
+            (
+                SpawnError::Exec {
+                    program: PathBuf::from("/bin/x"),
+                    error: os(libc::ENOENT),
+                },
+                "/bin/x: No such file or directory (os error 2)",
+            ),
+            (SpawnError::PidOutOfRange, "pid out of range"),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn a_file_without_an_execute_bit_is_not_executable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("tool");
+        std::fs::write(&file, "#!/bin/sh\n").expect("write");
+        let error = resolve("tool", Some(dir.path().as_os_str())).expect_err("not executable");
+        assert_eq!(
+            error.to_string(),
+            format!("{}: not executable", file.display())
         );
     }
 }

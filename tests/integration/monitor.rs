@@ -26,6 +26,34 @@ fn starts_processes_and_captures_output_line_by_line() {
     m.wait_log("[talker] partial\n");
 }
 
+/// A script writing a line of 100000 `x`, one of exactly 64 KiB of `y`,
+/// then `done`.
+pub const LONG_LINES: &str = "head -c 100000 /dev/zero | tr '\\0' x; echo; \
+     head -c 65536 /dev/zero | tr '\\0' y; echo; echo done";
+
+/// The lines `prefix` starts in `log`, up to `done`, as (byte, length)
+/// pairs: what [`LONG_LINES`] became.
+pub fn long_lines_seen(log: &str, prefix: &str) -> Vec<(char, usize)> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .take_while(|l| *l != "done")
+        .map(|l| (l.chars().next().unwrap_or(' '), l.len()))
+        .collect()
+}
+
+#[test]
+fn lines_over_64_kib_are_cut() {
+    let c = Colony::new();
+    c.add_sh("long", &format!("{LONG_LINES}; exec sleep 1000"));
+    let m = c.monitor(&["--frequency", "600"]);
+    m.wait_log("[long] done\n");
+    // Cut at 64 KiB; a line of exactly 64 KiB is whole, with no empty one after.
+    assert_eq!(
+        long_lines_seen(&m.log(), "[long] "),
+        [('x', 65536), ('x', 100000 - 65536), ('y', 65536)]
+    );
+}
+
 #[test]
 fn directories_can_come_from_the_environment() {
     let c = Colony::new();

@@ -531,6 +531,19 @@ fn scheduler_runs_the_job_every_frequency_and_logs_output_and_status() {
 }
 
 #[test]
+fn scheduler_cuts_job_lines_over_64_kib_as_the_monitor_does() {
+    let s = scheduler(
+        crate::monitor::LONG_LINES,
+        &["--frequency", "100", "--timeout", "50", "--grace", "1"],
+    );
+    s.wait_log("[job] done\n");
+    assert_eq!(
+        crate::monitor::long_lines_seen(&s.log(), "[job] "),
+        [('x', 65536), ('x', 100000 - 65536), ('y', 65536)]
+    );
+}
+
+#[test]
 fn scheduler_never_runs_two_copies_and_logs_the_delay() {
     let c = Colony::new();
     let trace = c.work.join("trace");

@@ -23,10 +23,20 @@ pub enum Exit {
     Signal(i32),
 }
 
-/// How a log line says it: `exit code 0`, `killed by SIGTERM`.
+impl Exit {
+    /// Whether it is a clean exit (code 0).
+    pub fn is_success(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
+
+/// How a log line says it: `exit code 0`, `killed by SIGTERM`; after a
+/// subject (`{:#}`, as in "job exited with code 0"): `exited with code 0`,
+/// `killed by SIGTERM`. The one place an exit status is put in words.
 impl fmt::Display for Exit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
+            Exit::Code(code) if f.alternate() => write!(f, "exited with code {code}"),
             Exit::Code(code) => write!(f, "exit code {code}"),
             Exit::Signal(sig) => match signal_name(sig) {
                 Some(name) => write!(f, "killed by {name}"),
@@ -904,6 +914,13 @@ mod tests {
         assert_eq!(shown(Exit::Signal(34)), "killed by signal 34");
         assert_eq!(shown(Exit::Signal(0)), "killed by signal 0");
         assert_eq!(shown(Exit::Signal(-1)), "killed by signal -1");
+        assert_eq!(format!("{:#}", Exit::Code(0)), "exited with code 0");
+        assert_eq!(format!("{:#}", Exit::Code(2)), "exited with code 2");
+        assert_eq!(format!("{:#}", Exit::Signal(15)), "killed by SIGTERM");
+        assert_eq!(format!("{:#}", Exit::Signal(34)), "killed by signal 34");
+        assert!(Exit::Code(0).is_success());
+        assert!(!Exit::Code(1).is_success());
+        assert!(!Exit::Signal(15).is_success());
     }
 
     #[test]
