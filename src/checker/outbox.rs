@@ -80,7 +80,9 @@ mod tests {
         let files: Vec<_> = fs::read_dir(&dir).expect("list").flatten().collect();
         assert_eq!(files.len(), 1);
         let bytes = fs::read(files[0].path()).expect("read");
-        let m = Message::Restart { name: "web".into() };
+        let m = Message::Restart {
+            name: ncolony_core::Name::new("web").expect("valid name"),
+        };
         assert_eq!(Message::parse(&bytes).expect("valid"), m);
     }
 }

@@ -66,14 +66,17 @@ impl ConfigScan {
         for change in rescan.changes {
             match change {
                 Change::Added { name, content } | Change::Changed { name, content } => {
-                    let mtime = self.0.mtime(&name).unwrap_or(SystemTime::UNIX_EPOCH);
+                    let mtime = self
+                        .0
+                        .mtime(name.as_str())
+                        .unwrap_or(SystemTime::UNIX_EPOCH);
                     changes.updated.push(Updated {
-                        name,
+                        name: name.into(),
                         content,
                         mtime,
                     });
                 }
-                Change::Removed { name } => changes.removed.push(name),
+                Change::Removed { name } => changes.removed.push(name.into()),
             }
         }
         changes

@@ -67,12 +67,7 @@ pub fn remove(places: &Places, name: &str) -> Result<(), CtlError> {
 /// Returns the message file's path.
 pub fn restart(places: &Places, name: &str) -> Result<PathBuf, CtlError> {
     let name = check_name(name)?;
-    send(
-        places,
-        &Message::Restart {
-            name: name.to_string(),
-        },
-    )
+    send(places, &Message::Restart { name })
 }
 
 /// Asks the monitor to restart every process (`{"type": "RESTART-ALL"}`).
@@ -165,7 +160,9 @@ mod tests {
     fn messages_are_written_like_the_original() {
         for (m, text) in [
             (
-                Message::Restart { name: "web".into() },
+                Message::Restart {
+                    name: Name::new("web").expect("valid name"),
+                },
                 r#"{"type": "RESTART", "name": "web"}"#,
             ),
             (Message::RestartAll, r#"{"type": "RESTART-ALL"}"#),

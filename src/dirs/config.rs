@@ -195,7 +195,7 @@ impl ConfigDir {
                 },
             };
             if let Some(bytes) = &content {
-                snapshot.insert(name.to_string(), bytes.clone());
+                snapshot.insert(name.clone(), bytes.clone());
             }
             seen.insert(
                 name.to_string(),

@@ -395,7 +395,8 @@ mod tests {
 
     #[test]
     fn every_message_type_is_a_restart() {
-        assert!(is_restart(&Message::Restart { name: "web".into() }));
+        let name = ncolony_core::Name::new("web").expect("valid name");
+        assert!(is_restart(&Message::Restart { name }));
         assert!(is_restart(&Message::RestartAll));
         assert!(is_restart(&Message::RestartGroup { group: "g".into() }));
     }

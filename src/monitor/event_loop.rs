@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use ncolony_core::dirscan::Change;
 use ncolony_core::message::Message;
 use ncolony_core::monitor::{Action, Input, Monitor, Pid, Policy, Sig};
 use ncolony_core::spec::{Name, ProcSpec};
@@ -262,25 +261,13 @@ impl Shell {
     fn rescan(&mut self, dirty: Dirty) {
         let now = Instant::now();
         if dirty.config {
+            // The core parses and validates each file, and decides.
             let rescan = self.config.rescan();
-            // Present but unusable: the core logs it and keeps a running
-            // process with its previous config.
             for Unusable { name, problem } in rescan.unusable {
-                self.monitor.handle(now, Input::Invalid { name, problem });
+                self.monitor.handle(now, Input::Unusable { name, problem });
             }
             for change in rescan.changes {
-                let input = match change {
-                    Change::Added { name, content } | Change::Changed { name, content } => {
-                        config_input(name, &content)
-                    }
-                    Change::Removed { name } => Name::new(name).ok().map(|name| {
-                        tracing::info!(name = %name, "config removed");
-                        Input::Removed { name }
-                    }),
-                };
-                if let Some(input) = input {
-                    self.monitor.handle(now, input);
-                }
+                self.monitor.handle(now, Input::Config(change));
             }
         }
         if dirty.messages {
@@ -314,36 +301,6 @@ impl Shell {
     }
 }
 
-/// The core input for a new or changed config file: `Configured` when it is
-/// valid (each unknown key warned about, once per content, since this runs
-/// once per change), else `Invalid` with every problem, which the core logs.
-/// The config directory only reports valid names.
-fn config_input(name: String, content: &[u8]) -> Option<Input> {
-    let name = match Name::new(name) {
-        Ok(name) => name,
-        Err(e) => {
-            tracing::error!("config directory: {e}; ignored");
-            return None;
-        }
-    };
-    match ProcSpec::parse(content) {
-        Ok(spec) => {
-            for unknown in &spec.unknown_keys {
-                tracing::warn!("config {name}: {unknown}");
-            }
-            tracing::info!(name = %name, "config loaded");
-            Some(Input::Configured {
-                name,
-                spec: Arc::new(spec),
-            })
-        }
-        Err(e) => Some(Input::Invalid {
-            name,
-            problem: e.to_string(),
-        }),
-    }
-}
-
 /// Sends `sig` to the child's process group, so a stopped service leaves no
 /// grandchildren behind; to the child alone if it has left its group.
 fn signal_group(name: &Name, pid: Pid, sig: Sig) {
@@ -354,22 +311,5 @@ fn signal_group(name: &Name, pid: Pid, sig: Sig) {
     tracing::info!(name = %name, pid = pid.0, signal = %signal, "stopping");
     if let Err(e) = signal::signal_group(pid.0, signal) {
         tracing::error!(name = %name, pid = pid.0, "{e}");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_bad_config_is_invalid_not_a_removal() {
-        let input = config_input("web".into(), b"{");
-        let Some(Input::Invalid { name, problem }) = input else {
-            panic!("expected Invalid, got {input:?}");
-        };
-        assert_eq!(name.as_str(), "web");
-        assert!(problem.starts_with("invalid JSON"), "{problem}");
-        let input = config_input("web".into(), br#"{"args": ["x"]}"#);
-        assert!(matches!(input, Some(Input::Configured { .. })));
     }
 }

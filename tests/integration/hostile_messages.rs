@@ -285,3 +285,23 @@ fn a_restart_sent_right_after_the_start_is_handled() {
     ));
     assert!(!mon.log().contains("sent before"), "{}", mon.log());
 }
+
+#[test]
+fn a_restart_of_an_invalid_name_is_logged_and_deleted() {
+    let c = Colony::new();
+    let mon = c.monitor(&["--frequency", "600"]);
+    mon.wait_log("monitor started");
+    c.send("001", r#"{"type": "RESTART", "name": "../x"}"#);
+    let file = c.messages.join("001");
+    mon.wait_log(&format!(
+        "message {}: name \"../x\" contains '/'",
+        file.display()
+    ));
+    let log = mon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("name \"../x\""))
+        .expect("logged");
+    assert!(line.ends_with("; deleted"), "{line}");
+    assert!(!file.exists(), "not deleted");
+}

@@ -613,31 +613,43 @@ fn sigterm_stops_every_child_then_kills_stubborn_ones_and_exits_zero() {
 #[test]
 fn killtime_applies_to_restarts_too() {
     let c = Colony::new();
+    // It survives SIGTERM (its `sleep` dies of it, the loop goes on) and
+    // ticks every 50 ms into `ticks.PID` until SIGKILL.
     c.add_sh(
         "stubborn",
         &format!(
-            "trap '' TERM; echo $$ >> {}; while :; do sleep 0.05; done",
-            c.work.join("stubborn.pids").display()
+            "t={work}/ticks.$$; trap 'echo TERM >> $t' TERM; echo $$ >> {work}/stubborn.pids; \
+             while :; do sleep 0.05; echo . >> $t; done",
+            work = c.work.display()
         ),
     );
-    let _m = c.monitor(&[
-        "--frequency",
-        "600",
-        "--killtime",
-        "0.3",
-        "--threshold",
-        "0",
-    ]);
+    let _m = c.monitor(&["--frequency", "600", "--killtime", "1", "--threshold", "0"]);
     let first = c.wait_pids("stubborn", 1);
     let sent = Instant::now();
+    let ticks = c.work.join(format!("ticks.{first}"));
+    // The ticks it made after SIGTERM, once it has had one.
+    let after_term = || {
+        let text = fs::read_to_string(&ticks).ok()?;
+        text.split_once("TERM\n")
+            .map(|(_, after)| after.lines().count())
+    };
     c.send("r", r#"{"type": "RESTART", "name": "stubborn"}"#);
+    assert!(wait_until(SOON, || after_term().is_some()), "no SIGTERM");
+    let termed = Instant::now();
     c.wait_pids("stubborn", 2);
     assert!(!is_alive(first));
-    // It ignores TERM, so only the KILL at killtime (0.3 s after the TERM,
-    // itself after the message was sent) let it go: never sooner (timers
-    // never fire early, so this bound cannot be flaky).
+    let killed_after = termed.elapsed();
+    // SIGKILL came neither at once (1 s is some 20 ticks; a kill "now"
+    // leaves none) nor after the default killtime of 5 s.
+    let ticked = after_term().unwrap_or_default();
+    assert!(ticked >= 5, "killed {ticked} ticks after SIGTERM");
     assert!(
-        sent.elapsed() >= Duration::from_millis(300),
+        killed_after < Duration::from_secs(4),
+        "killed {killed_after:?} after SIGTERM"
+    );
+    // And never before killtime (timers never fire early).
+    assert!(
+        sent.elapsed() >= Duration::from_secs(1),
         "restarted {:?} after the RESTART, before killtime",
         sent.elapsed()
     );

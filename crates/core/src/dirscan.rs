@@ -4,8 +4,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// What the config directory holds: each file name and its bytes.
-pub type Snapshot = BTreeMap<String, Arc<[u8]>>;
+use crate::spec::Name;
+
+/// What the config directory holds: each config's name and its bytes. The
+/// directory's reader validates the names (a file whose name is no [`Name`]
+/// is never a config).
+pub type Snapshot = BTreeMap<Name, Arc<[u8]>>;
 
 /// One difference between two snapshots.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,21 +17,21 @@ pub enum Change {
     /// A file that was not there before.
     Added {
         /// The file (process) name.
-        name: String,
+        name: Name,
         /// Its bytes.
         content: Arc<[u8]>,
     },
     /// A file whose bytes differ.
     Changed {
         /// The file (process) name.
-        name: String,
+        name: Name,
         /// Its new bytes.
         content: Arc<[u8]>,
     },
     /// A file that is gone.
     Removed {
         /// The file (process) name.
-        name: String,
+        name: Name,
     },
 }
 
@@ -60,10 +64,14 @@ pub fn diff(old: &Snapshot, new: &Snapshot) -> Vec<Change> {
 mod tests {
     use super::*;
 
+    fn name(s: &str) -> Name {
+        Name::new(s).expect("valid name")
+    }
+
     fn snap(items: &[(&str, &str)]) -> Snapshot {
         items
             .iter()
-            .map(|(n, c)| ((*n).to_owned(), Arc::from(c.as_bytes())))
+            .map(|(n, c)| (name(n), Arc::from(c.as_bytes())))
             .collect()
     }
 
@@ -76,14 +84,14 @@ mod tests {
             changes,
             vec![
                 Change::Changed {
-                    name: "b".into(),
+                    name: name("b"),
                     content: Arc::from(&b"22"[..])
                 },
                 Change::Added {
-                    name: "d".into(),
+                    name: name("d"),
                     content: Arc::from(&b"4"[..])
                 },
-                Change::Removed { name: "c".into() },
+                Change::Removed { name: name("c") },
             ]
         );
         assert!(diff(&new, &new).is_empty());

@@ -4,10 +4,14 @@ use std::fmt::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::Name;
+
 /// A request dropped in the messages directory.
 ///
 /// Serialized exactly as the original NColony writes them, e.g.
-/// `{"type": "RESTART", "name": "web"}`.
+/// `{"type": "RESTART", "name": "web"}`. A RESTART whose name is not a
+/// valid [`Name`] (`../x`, an empty string) is not a message: parsing it
+/// fails, naming what is wrong with the name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Message {
@@ -15,7 +19,7 @@ pub enum Message {
     #[serde(rename = "RESTART")]
     Restart {
         /// The process to restart.
-        name: String,
+        name: Name,
     },
     /// Restart every process.
     #[serde(rename = "RESTART-ALL")]
@@ -29,15 +33,12 @@ pub enum Message {
 }
 
 /// The message as a log line shows it: `RESTART web`, `RESTART-ALL`,
-/// `RESTART-GROUP frontends`. Control characters in the name or group are
-/// escaped, so a message cannot forge or split log lines.
+/// `RESTART-GROUP frontends`. Control characters in the group are escaped
+/// (a [`Name`] has none), so a message cannot forge or split log lines.
 impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Message::Restart { name } => {
-                f.write_str("RESTART ")?;
-                write_escaped(f, name)
-            }
+            Message::Restart { name } => write!(f, "RESTART {name}"),
             Message::RestartAll => f.write_str("RESTART-ALL"),
             Message::RestartGroup { group } => {
                 f.write_str("RESTART-GROUP ")?;
@@ -62,7 +63,8 @@ fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 /// Why a message file could not be understood.
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
-    /// The bytes are not UTF-8 JSON of a known message type.
+    /// The bytes are not UTF-8 JSON of a known message type, or a RESTART
+    /// names no valid process name.
     #[error("{0}")]
     Invalid(#[from] serde_json::Error),
 }
@@ -84,9 +86,13 @@ impl Message {
 mod tests {
     use super::*;
 
+    fn name(s: &str) -> Name {
+        Name::new(s).expect("valid name")
+    }
+
     #[test]
     fn round_trips_in_the_original_format() {
-        let m = Message::Restart { name: "web".into() };
+        let m = Message::Restart { name: name("web") };
         assert_eq!(m.to_json(), br#"{"type":"RESTART","name":"web"}"#);
         assert_eq!(Message::RestartAll.to_json(), br#"{"type":"RESTART-ALL"}"#);
         let g = Message::parse(br#"{"type": "RESTART-GROUP", "group": "fe"}"#).expect("valid");
@@ -96,10 +102,7 @@ mod tests {
     #[test]
     fn messages_display_as_their_type_and_argument() {
         let shown = |m: Message| m.to_string();
-        assert_eq!(
-            shown(Message::Restart { name: "web".into() }),
-            "RESTART web"
-        );
+        assert_eq!(shown(Message::Restart { name: name("web") }), "RESTART web");
         assert_eq!(shown(Message::RestartAll), "RESTART-ALL");
         assert_eq!(
             shown(Message::RestartGroup {
@@ -108,11 +111,27 @@ mod tests {
             "RESTART-GROUP frontends"
         );
         assert_eq!(
-            shown(Message::Restart {
-                name: "a\nb\u{1b}[31m".into()
+            shown(Message::RestartGroup {
+                group: "a\nb\u{1b}[31m".into()
             }),
-            "RESTART a\\nb\\u{1b}[31m"
+            "RESTART-GROUP a\\nb\\u{1b}[31m"
         );
+    }
+
+    #[test]
+    fn a_restart_of_an_invalid_name_is_no_message() {
+        // Validated at the edge: no such name reaches the monitor, and a
+        // control character in a name never reaches the log.
+        for (bad, why) in [
+            (r#""../x""#, "contains '/'"),
+            (r#""""#, "name is empty"),
+            (r#"".hidden""#, "starts with '.'"),
+            (r#""a\nb""#, "contains a control character"),
+        ] {
+            let text = format!(r#"{{"type": "RESTART", "name": {bad}}}"#);
+            let err = Message::parse(text.as_bytes()).expect_err(&text);
+            assert!(err.to_string().contains(why), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A process name: a config file name that the monitor will run.
@@ -13,7 +14,13 @@ use serde_json::Value;
 /// Non-empty, no `/`, no control character (a newline or an ESC would reach
 /// the log), and not a name the monitor ignores ([`is_ignored`]: a leading
 /// `.`, a write in progress, an editor or package-manager leftover).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Validated once, where a name comes in: the config directory's reader and
+/// the message parser (through serde: a string that is not a valid name
+/// makes the whole message invalid) produce `Name`s, so nothing past them
+/// checks again. Serialized as the plain string.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Name(String);
 
 /// Why a string is not a valid [`Name`].
@@ -72,6 +79,20 @@ impl Name {
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for Name {
+    type Error = NameError;
+
+    fn try_from(s: String) -> Result<Self, NameError> {
+        Name::new(s)
+    }
+}
+
+impl From<Name> for String {
+    fn from(name: Name) -> String {
+        name.0
     }
 }
 

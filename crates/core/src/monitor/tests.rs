@@ -1,0 +1,1054 @@
+//! The core tests of the monitor: every policy rule with a fake clock, and
+//! property tests over random input sequences.
+
+use super::*;
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// A monitor with a fake clock and a fake pid allocator.
+struct Harness {
+    m: Monitor,
+    now: Instant,
+    next_pid: i32,
+}
+
+/// The fake clock's origin: any instant will do, it only moves by hand.
+#[allow(clippy::disallowed_methods)]
+fn epoch() -> Instant {
+    Instant::now()
+}
+
+/// A valid config file for `n` running `args`, in restart group `g`, as
+/// the config directory's reader reports it.
+fn configured(n: &str, args: &str) -> Input {
+    let json = format!(r#"{{"args": ["{args}"], "group": ["g"]}}"#);
+    Input::Config(Change::Added {
+        name: name(n),
+        content: Arc::from(json.as_bytes()),
+    })
+}
+
+fn name(s: &str) -> Name {
+    Name::new(s).expect("valid name")
+}
+
+impl Harness {
+    fn new() -> Self {
+        Harness {
+            m: Monitor::new(Policy::default()),
+            now: epoch(),
+            next_pid: 100,
+        }
+    }
+
+    /// Feeds an input and answers every Spawn the way the shell does,
+    /// returning the actions other than spawns plus the spawned pids.
+    fn feed(&mut self, input: Input) -> Vec<Action> {
+        self.m.handle(self.now, input);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        while let Some(action) = self.m.poll_action() {
+            if let Action::Spawn { name, .. } = &action {
+                self.next_pid += 1;
+                let pid = Pid(self.next_pid);
+                self.m.handle(
+                    self.now,
+                    Input::Spawned {
+                        name: name.clone(),
+                        pid,
+                    },
+                );
+            }
+            out.push(action);
+        }
+        out
+    }
+
+    fn advance(&mut self, d: Duration) -> Vec<Action> {
+        self.now += d;
+        self.m.handle_timeout(self.now);
+        self.drain()
+    }
+
+    fn configure(&mut self, n: &str, args: &str) -> Vec<Action> {
+        self.feed(configured(n, args))
+    }
+
+    fn pid(&self, n: &str) -> Pid {
+        self.m.pid_of(&name(n)).expect("running")
+    }
+
+    fn exit(&mut self, pid: Pid) -> Vec<Action> {
+        self.feed(Input::Exited {
+            pid,
+            status: Exit::Code(1),
+            group_alive: false,
+        })
+    }
+
+    /// The leader `pid` exits while the rest of its group lives on.
+    fn exit_leaving_group(&mut self, pid: Pid) -> Vec<Action> {
+        self.feed(Input::Exited {
+            pid,
+            status: Exit::Code(0),
+            group_alive: true,
+        })
+    }
+
+    /// The shell found the group of `pid` empty.
+    fn gone(&mut self, pid: Pid) -> Vec<Action> {
+        self.feed(Input::GroupGone { pid })
+    }
+
+    fn draining(&self) -> Vec<Pid> {
+        self.m.draining().collect()
+    }
+}
+
+fn spawns(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn { name, .. } => Some(name.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn signals(actions: &[Action]) -> Vec<(Pid, Sig)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Signal { pid, sig, .. } => Some((*pid, *sig)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn exits_display_as_a_code_or_a_signal_name() {
+    let shown = |e: Exit| e.to_string();
+    assert_eq!(shown(Exit::Code(0)), "exit code 0");
+    assert_eq!(shown(Exit::Code(3)), "exit code 3");
+    assert_eq!(shown(Exit::Signal(1)), "killed by SIGHUP");
+    assert_eq!(shown(Exit::Signal(9)), "killed by SIGKILL");
+    assert_eq!(shown(Exit::Signal(15)), "killed by SIGTERM");
+    assert_eq!(shown(Exit::Signal(31)), "killed by SIGSYS");
+    assert_eq!(shown(Exit::Signal(34)), "killed by signal 34");
+    assert_eq!(shown(Exit::Signal(0)), "killed by signal 0");
+    assert_eq!(shown(Exit::Signal(-1)), "killed by signal -1");
+    assert_eq!(format!("{:#}", Exit::Code(0)), "exited with code 0");
+    assert_eq!(format!("{:#}", Exit::Code(2)), "exited with code 2");
+    assert_eq!(format!("{:#}", Exit::Signal(15)), "killed by SIGTERM");
+    assert_eq!(format!("{:#}", Exit::Signal(34)), "killed by signal 34");
+    assert!(Exit::Code(0).is_success());
+    assert!(!Exit::Code(1).is_success());
+    assert!(!Exit::Signal(15).is_success());
+}
+
+#[test]
+fn a_new_config_starts_its_process_at_once() {
+    let mut h = Harness::new();
+    assert_eq!(spawns(&h.configure("a", "/bin/a")), ["a"]);
+    assert_eq!(h.m.name_of(h.pid("a")), Some(&name("a")));
+    assert_eq!(h.m.poll_timeout(), None);
+}
+
+#[test]
+fn a_bad_config_is_invalid_not_a_removal() {
+    let mut h = Harness::new();
+    h.configure("web", "/bin/web");
+    let pid = h.pid("web");
+    let bad = |n: &str| {
+        Input::Config(Change::Changed {
+            name: name(n),
+            content: Arc::from(&b"{"[..]),
+        })
+    };
+    assert!(h.feed(bad("web")).is_empty(), "a bad file stopped it");
+    assert!(h.advance(100 * SEC).is_empty());
+    assert_eq!(h.pid("web"), pid);
+    // A name first seen with a bad file does not run until it is fixed.
+    assert!(h.feed(bad("new")).is_empty());
+    assert_eq!(h.m.pid_of(&name("new")), None);
+    assert_eq!(spawns(&h.configure("new", "/bin/new")), ["new"]);
+}
+
+#[test]
+fn the_same_config_again_changes_nothing() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    assert!(h.configure("a", "/bin/a").is_empty());
+}
+
+#[test]
+fn a_death_after_the_threshold_restarts_at_once_with_the_minimum_delay() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.now += 2 * SEC;
+    assert_eq!(spawns(&h.exit(pid)), ["a"]);
+    assert_ne!(h.pid("a"), pid);
+}
+
+#[test]
+fn a_death_at_exactly_the_threshold_is_not_instant() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.now += Policy::default().threshold;
+    assert_eq!(spawns(&h.exit(pid)), ["a"], "restarted at once");
+}
+
+#[test]
+fn instant_deaths_back_off_doubling_up_to_the_cap() {
+    let mut h = Harness::new();
+    h.m = Monitor::new(Policy {
+        max_restart_delay: 5 * SEC,
+        ..Policy::default()
+    });
+    h.configure("a", "/bin/a");
+    // Waits: 1, 2, 4, then capped at 5.
+    for wait in [1, 2, 4, 5, 5] {
+        let pid = h.pid("a");
+        assert!(spawns(&h.exit(pid)).is_empty(), "an instant death waits");
+        assert_eq!(h.m.poll_timeout(), Some(h.now + wait * SEC));
+        assert!(spawns(&h.advance(wait * SEC - Duration::from_millis(1))).is_empty());
+        assert_eq!(spawns(&h.advance(Duration::from_millis(1))), ["a"]);
+    }
+    // Living past the threshold resets the delay.
+    h.now += 2 * SEC;
+    let pid = h.pid("a");
+    assert_eq!(spawns(&h.exit(pid)), ["a"]);
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(h.m.poll_timeout(), Some(h.now + SEC));
+}
+
+#[test]
+fn a_failed_spawn_is_an_instant_death() {
+    let mut h = Harness::new();
+    h.m.handle(h.now, configured("a", "/nope"));
+    assert!(matches!(h.m.poll_action(), Some(Action::Spawn { .. })));
+    h.m.handle(
+        h.now,
+        Input::SpawnFailed {
+            name: name("a"),
+            error: "not found".into(),
+        },
+    );
+    assert_eq!(h.m.poll_timeout(), Some(h.now + SEC));
+    h.now += SEC;
+    h.m.handle_timeout(h.now);
+    assert!(matches!(h.m.poll_action(), Some(Action::Spawn { .. })));
+    h.m.handle(
+        h.now,
+        Input::SpawnFailed {
+            name: name("a"),
+            error: "not found".into(),
+        },
+    );
+    assert_eq!(h.m.poll_timeout(), Some(h.now + 2 * SEC));
+    // Fixing the config starts it at once with a fresh delay.
+    assert_eq!(spawns(&h.configure("a", "/bin/a")), ["a"]);
+}
+
+#[test]
+fn a_changed_config_stops_the_old_process_then_starts_the_new_one() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let old = h.pid("a");
+    let acts = h.configure("a", "/bin/b");
+    assert_eq!(signals(&acts), [(old, Sig::Term)]);
+    assert!(spawns(&acts).is_empty(), "no overlap of old and new");
+    let acts = h.exit(old);
+    match &acts[..] {
+        [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/b"]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_removed_config_stops_its_process_for_good() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    let acts = h.feed(Input::Config(Change::Removed { name: name("a") }));
+    assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+    assert!(h.exit(pid).is_empty());
+    assert_eq!(h.m.poll_timeout(), None);
+    assert_eq!(h.m.name_of(pid), None);
+}
+
+#[test]
+fn removing_during_backoff_cancels_the_restart() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert!(h.m.poll_timeout().is_some());
+    assert!(
+        h.feed(Input::Config(Change::Removed { name: name("a") }))
+            .is_empty()
+    );
+    assert_eq!(h.m.poll_timeout(), None);
+    assert!(h.advance(10 * SEC).is_empty());
+}
+
+#[test]
+fn killtime_follows_sigterm_with_sigkill() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.feed(Input::Message(Message::Restart { name: name("a") }));
+    assert_eq!(h.m.poll_timeout(), Some(h.now + 5 * SEC));
+    assert!(h.advance(5 * SEC - Duration::from_millis(1)).is_empty());
+    assert_eq!(
+        signals(&h.advance(Duration::from_millis(1))),
+        [(pid, Sig::Kill)]
+    );
+    assert_eq!(h.m.poll_timeout(), None, "one SIGKILL only");
+    // The restart policy applies: it lived long, so it restarts at once.
+    assert_eq!(spawns(&h.exit(pid)), ["a"]);
+}
+
+#[test]
+fn a_restarted_young_process_is_no_instant_death() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.now += Duration::from_millis(10);
+    h.feed(Input::Message(Message::Restart { name: name("a") }));
+    h.now += Duration::from_millis(10);
+    assert_eq!(spawns(&h.exit(pid)), ["a"], "restarted at once");
+    // Its own instant death afterwards waits the minimum, not double.
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(h.m.poll_timeout(), Some(h.now + SEC));
+}
+
+/// Three instant deaths in a row: the next one would wait 8 s.
+fn grown_delay(h: &mut Harness) {
+    h.configure("a", "/bin/a");
+    for wait in [1, 2, 4] {
+        let pid = h.pid("a");
+        h.exit(pid);
+        h.advance(wait * SEC);
+    }
+}
+
+#[test]
+fn a_restart_keeps_a_grown_delay_and_a_config_change_resets_it() {
+    let mut h = Harness::new();
+    grown_delay(&mut h);
+    let pid = h.pid("a");
+    h.feed(Input::Message(Message::Restart { name: name("a") }));
+    assert_eq!(spawns(&h.exit(pid)), ["a"]);
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(h.m.poll_timeout(), Some(h.now + 8 * SEC), "delay kept");
+
+    let mut h = Harness::new();
+    grown_delay(&mut h);
+    let pid = h.pid("a");
+    h.configure("a", "/bin/a2");
+    assert_eq!(spawns(&h.exit(pid)), ["a"]);
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(
+        h.m.poll_timeout(),
+        Some(h.now + SEC),
+        "a new config starts afresh"
+    );
+}
+
+#[test]
+fn a_config_change_while_stopping_starts_the_new_config_afresh() {
+    let mut h = Harness::new();
+    grown_delay(&mut h);
+    let pid = h.pid("a");
+    h.feed(Input::Message(Message::Restart { name: name("a") }));
+    assert!(h.configure("a", "/bin/a2").is_empty(), "already stopping");
+    match &h.exit(pid)[..] {
+        [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/a2"]),
+        other => panic!("{other:?}"),
+    }
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(
+        h.m.poll_timeout(),
+        Some(h.now + SEC),
+        "the delay starts afresh"
+    );
+}
+
+#[test]
+fn a_thousand_restarts_in_one_batch_are_one_restart() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    for i in 0..1000 {
+        let message = match i % 3 {
+            0 => Message::Restart { name: name("a") },
+            1 => Message::RestartAll,
+            _ => Message::RestartGroup { group: "g".into() },
+        };
+        h.m.handle(h.now, Input::Message(message));
+    }
+    let acts = h.drain();
+    assert_eq!(
+        acts,
+        [Action::Signal {
+            name: name("a"),
+            pid,
+            sig: Sig::Term
+        }]
+    );
+    let acts = h.exit(pid);
+    assert_eq!(spawns(&acts), ["a"]);
+    assert_eq!(acts.len(), 1, "{acts:?}");
+    let pid = h.pid("a");
+    assert!(h.advance(10 * SEC).is_empty(), "it stays running");
+    assert_eq!(h.pid("a"), pid);
+    h.now += Duration::from_millis(10);
+    // Restarts asked while it starts, before the shell answered, add nothing.
+    h.m.handle(h.now, Input::Message(Message::Restart { name: name("a") }));
+    h.m.handle(
+        h.now,
+        Input::Exited {
+            pid,
+            status: Exit::Signal(15),
+            group_alive: false,
+        },
+    );
+    for _ in 0..1000 {
+        h.m.handle(h.now, Input::Message(Message::Restart { name: name("a") }));
+    }
+    let acts = h.drain();
+    assert_eq!(spawns(&acts), ["a"]);
+    assert_eq!(
+        signals(&acts),
+        [(pid, Sig::Term)],
+        "only the first one stopped it"
+    );
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(
+        h.m.poll_timeout(),
+        Some(h.now + SEC),
+        "delay at the minimum"
+    );
+}
+
+#[test]
+fn restarts_over_time_never_grow_the_delay() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    for _ in 0..13 {
+        let pid = h.pid("a");
+        let acts = h.feed(Input::Message(Message::Restart { name: name("a") }));
+        assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+        h.now += Duration::from_millis(10);
+        assert_eq!(spawns(&h.exit(pid)), ["a"], "restarted at once");
+        h.now += Duration::from_millis(90);
+    }
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(
+        h.m.poll_timeout(),
+        Some(h.now + SEC),
+        "delay at the minimum"
+    );
+}
+
+#[test]
+fn a_restart_while_draining_skips_the_backoff_and_keeps_the_delay() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.exit_leaving_group(pid);
+    assert!(
+        h.feed(Input::Message(Message::Restart { name: name("a") }))
+            .is_empty()
+    );
+    assert_eq!(spawns(&h.gone(pid)), ["a"], "no wait: it was asked for");
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(
+        h.m.poll_timeout(),
+        Some(h.now + 2 * SEC),
+        "the doubled delay stands"
+    );
+}
+
+#[test]
+fn restart_during_backoff_starts_now_and_keeps_the_delay() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.exit(pid);
+    let acts = h.feed(Input::Message(Message::Restart { name: name("a") }));
+    assert_eq!(spawns(&acts), ["a"]);
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(
+        h.m.poll_timeout(),
+        Some(h.now + 2 * SEC),
+        "delay kept doubling"
+    );
+}
+
+#[test]
+fn restart_of_an_unknown_name_does_nothing() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    assert!(
+        h.feed(Input::Message(Message::Restart { name: name("b") }))
+            .is_empty()
+    );
+    // A name that is no valid name ("../x") never gets this far: the
+    // message parser refuses it (message.rs: a_restart_of_an_invalid_name_is_no_message).
+}
+
+#[test]
+fn restart_all_and_restart_group() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    h.configure("b", "/bin/b");
+    h.feed(Input::Config(Change::Added {
+        name: name("c"),
+        content: Arc::from(&br#"{"args": ["/bin/c"]}"#[..]),
+    }));
+    let (a, b, c) = (h.pid("a"), h.pid("b"), h.pid("c"));
+    let acts = h.feed(Input::Message(Message::RestartGroup { group: "g".into() }));
+    assert_eq!(signals(&acts), [(a, Sig::Term), (b, Sig::Term)]);
+    for pid in [a, b] {
+        h.now += 2 * SEC;
+        h.exit(pid);
+    }
+    let acts = h.feed(Input::Message(Message::RestartAll));
+    let (a, b) = (h.pid("a"), h.pid("b"));
+    assert_eq!(
+        signals(&acts),
+        [(a, Sig::Term), (b, Sig::Term), (c, Sig::Term)]
+    );
+    let acts = h.feed(Input::Message(Message::RestartGroup {
+        group: "none".into(),
+    }));
+    assert!(acts.is_empty());
+}
+
+#[test]
+fn inputs_while_starting_are_applied_once_it_has_a_pid() {
+    let mut h = Harness::new();
+    // Removed before the shell spawned it: stopped as soon as it runs.
+    h.m.handle(h.now, configured("a", "/bin/a"));
+    h.m.handle(h.now, Input::Config(Change::Removed { name: name("a") }));
+    let acts = h.drain();
+    let pid = Pid(h.next_pid);
+    assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+    assert!(h.exit(pid).is_empty());
+    // Changed before it had a pid: the new spec replaces it.
+    h.m.handle(h.now, configured("b", "/bin/b1"));
+    h.m.handle(h.now, configured("b", "/bin/b2"));
+    let acts = h.drain();
+    let pid = Pid(h.next_pid);
+    assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+    match &h.exit(pid)[..] {
+        [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/b2"]),
+        other => panic!("{other:?}"),
+    }
+    // Restarted before it had a pid: it is starting anyway, nothing more.
+    h.m.handle(h.now, configured("c", "/bin/c"));
+    h.m.handle(h.now, Input::Message(Message::Restart { name: name("c") }));
+    let acts = h.drain();
+    assert_eq!(spawns(&acts), ["c"]);
+    assert!(signals(&acts).is_empty(), "{acts:?}");
+    assert_eq!(h.pid("c"), Pid(h.next_pid));
+}
+
+#[test]
+fn orphans_and_stale_pids_are_ignored() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    assert!(h.exit(Pid(9999)).is_empty());
+    assert_eq!(h.pid("a"), pid);
+}
+
+#[test]
+fn an_unexpected_spawn_is_stopped_and_its_exit_touches_nothing() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    // The shell reports a child the core never asked for.
+    let stray = Pid(9000);
+    let acts = h.feed(Input::Spawned {
+        name: name("a"),
+        pid: stray,
+    });
+    assert_eq!(signals(&acts), [(stray, Sig::Term)]);
+    assert_eq!(h.pid("a"), pid, "the real child is still the one");
+    // Its exit is a stale pid for "a": nothing restarts, nothing stops.
+    h.now += 2 * SEC;
+    assert!(h.exit(stray).is_empty());
+    assert_eq!(h.pid("a"), pid);
+    assert_eq!(h.m.poll_timeout(), None);
+}
+
+#[test]
+fn shutdown_stops_everything_then_exits_once() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    h.configure("b", "/bin/b");
+    h.configure("c", "/bin/c");
+    let (a, b, c) = (h.pid("a"), h.pid("b"), h.pid("c"));
+    h.exit(c); // c is in backoff: simply dropped
+    let acts = h.feed(Input::Shutdown);
+    assert_eq!(signals(&acts), [(a, Sig::Term), (b, Sig::Term)]);
+    assert!(h.exit(a).is_empty(), "nothing restarts during shutdown");
+    assert!(h.configure("d", "/bin/d").is_empty(), "nothing starts");
+    assert!(h.feed(Input::Message(Message::RestartAll)).is_empty());
+    assert_eq!(signals(&h.advance(5 * SEC)), [(b, Sig::Kill)]);
+    assert_eq!(h.exit(b), [Action::Exit(0)]);
+    assert!(h.feed(Input::Shutdown).is_empty(), "exit is said once");
+}
+
+#[test]
+fn shutdown_with_nothing_running_exits_at_once() {
+    let mut h = Harness::new();
+    assert_eq!(h.feed(Input::Shutdown), [Action::Exit(0)]);
+}
+
+#[test]
+fn a_second_shutdown_kills_at_once() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let a = h.pid("a");
+    h.feed(Input::Shutdown);
+    assert_eq!(signals(&h.feed(Input::Shutdown)), [(a, Sig::Kill)]);
+    assert_eq!(h.exit(a), [Action::Exit(0)]);
+}
+
+#[test]
+fn an_exit_leaving_its_group_alive_stops_the_group_before_any_restart() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.now += 2 * SEC;
+    let acts = h.exit_leaving_group(pid);
+    assert_eq!(
+        acts,
+        [Action::Signal {
+            name: name("a"),
+            pid,
+            sig: Sig::Term
+        }]
+    );
+    assert_eq!(h.draining(), [pid]);
+    assert_eq!(h.m.pid_of(&name("a")), None, "the leader is gone");
+    assert!(h.advance(SEC).is_empty(), "nothing spawns while it drains");
+    assert!(h.feed(Input::GroupGone { pid: Pid(9999) }).is_empty());
+    // It lived past the threshold: it restarts as soon as the group is gone.
+    assert_eq!(spawns(&h.gone(pid)), ["a"]);
+    assert!(h.draining().is_empty());
+    assert!(h.gone(pid).is_empty(), "a second report changes nothing");
+}
+
+#[test]
+fn a_draining_group_is_killed_at_killtime_exactly_once() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.now += 2 * SEC;
+    h.exit_leaving_group(pid);
+    assert_eq!(h.m.poll_timeout(), Some(h.now + 5 * SEC));
+    assert!(h.advance(5 * SEC - Duration::from_millis(1)).is_empty());
+    assert_eq!(
+        signals(&h.advance(Duration::from_millis(1))),
+        [(pid, Sig::Kill)]
+    );
+    assert_eq!(h.m.poll_timeout(), None, "one SIGKILL only");
+    assert!(
+        h.advance(100 * SEC).is_empty(),
+        "and no spawn before it is gone"
+    );
+    assert_eq!(h.draining(), [pid]);
+    assert_eq!(spawns(&h.gone(pid)), ["a"]);
+}
+
+#[test]
+fn a_draining_instant_death_restarts_after_its_backoff_counted_from_the_exit() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.now += Duration::from_millis(10);
+    let exited_at = h.now;
+    h.exit_leaving_group(pid);
+    h.now += Duration::from_millis(300);
+    assert!(h.gone(pid).is_empty(), "an instant death waits its delay");
+    assert_eq!(h.m.poll_timeout(), Some(exited_at + SEC));
+    assert!(h.advance(SEC - Duration::from_millis(301)).is_empty());
+    assert_eq!(spawns(&h.advance(Duration::from_millis(1))), ["a"]);
+    // The delay doubled; a group that drains past the wait restarts at once.
+    let pid = h.pid("a");
+    h.exit_leaving_group(pid);
+    assert_eq!(signals(&h.advance(5 * SEC)), [(pid, Sig::Kill)]);
+    assert_eq!(spawns(&h.gone(pid)), ["a"]);
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert_eq!(
+        h.m.poll_timeout(),
+        Some(h.now + 4 * SEC),
+        "delay kept doubling"
+    );
+}
+
+#[test]
+fn a_stop_in_progress_keeps_its_kill_deadline_while_the_group_drains() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.now += 2 * SEC;
+    let acts = h.feed(Input::Message(Message::Restart { name: name("a") }));
+    assert_eq!(signals(&acts), [(pid, Sig::Term)]);
+    h.now += 2 * SEC;
+    assert!(
+        h.exit_leaving_group(pid).is_empty(),
+        "the group already had SIGTERM"
+    );
+    assert_eq!(h.m.poll_timeout(), Some(h.now + 3 * SEC));
+    assert_eq!(signals(&h.advance(3 * SEC)), [(pid, Sig::Kill)]);
+    assert_eq!(spawns(&h.gone(pid)), ["a"]);
+    // A stop that already sent SIGKILL sends no second one.
+    let pid = h.pid("a");
+    h.feed(Input::Message(Message::Restart { name: name("a") }));
+    assert_eq!(signals(&h.advance(5 * SEC)), [(pid, Sig::Kill)]);
+    assert!(h.exit_leaving_group(pid).is_empty());
+    assert_eq!(h.m.poll_timeout(), None);
+    assert_eq!(h.draining(), [pid]);
+    assert_eq!(spawns(&h.gone(pid)), ["a"]);
+}
+
+#[test]
+fn inputs_while_draining_wait_for_the_group() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    h.configure("b", "/bin/b");
+    h.configure("c", "/bin/c");
+    let (a, b, c) = (h.pid("a"), h.pid("b"), h.pid("c"));
+    h.now += 2 * SEC;
+    // RESTART: nothing more to do; it restarts once drained.
+    h.exit_leaving_group(a);
+    assert!(
+        h.feed(Input::Message(Message::Restart { name: name("a") }))
+            .is_empty()
+    );
+    assert_eq!(spawns(&h.gone(a)), ["a"]);
+    // A changed config starts once drained.
+    h.exit_leaving_group(b);
+    assert!(h.configure("b", "/bin/b2").is_empty());
+    match &h.gone(b)[..] {
+        [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/b2"]),
+        other => panic!("{other:?}"),
+    }
+    // A removal forgets it once drained.
+    h.exit_leaving_group(c);
+    assert!(
+        h.feed(Input::Config(Change::Removed { name: name("c") }))
+            .is_empty()
+    );
+    assert!(h.gone(c).is_empty());
+    assert!(h.advance(100 * SEC).is_empty());
+    assert_eq!(h.m.poll_timeout(), None);
+    // A stop for a removal whose leader leaves its group: forgotten once drained.
+    let b = h.pid("b");
+    h.feed(Input::Config(Change::Removed { name: name("b") }));
+    h.exit_leaving_group(b);
+    assert_eq!(h.draining(), [b]);
+    assert!(h.gone(b).is_empty());
+    assert!(h.advance(100 * SEC).is_empty());
+    assert!(h.draining().is_empty());
+    // A config that comes back while its old group drains starts once it is gone.
+    let a = h.pid("a");
+    h.feed(Input::Config(Change::Removed { name: name("a") }));
+    h.exit_leaving_group(a);
+    assert!(h.configure("a", "/bin/a").is_empty());
+    assert_eq!(spawns(&h.gone(a)), ["a"]);
+}
+
+#[test]
+fn shutdown_waits_for_draining_groups_and_a_second_one_kills_them() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    h.configure("b", "/bin/b");
+    let (a, b) = (h.pid("a"), h.pid("b"));
+    h.now += 2 * SEC;
+    h.exit_leaving_group(a);
+    let acts = h.feed(Input::Shutdown);
+    assert_eq!(
+        signals(&acts),
+        [(b, Sig::Term)],
+        "a's group already had SIGTERM"
+    );
+    assert!(h.exit(b).is_empty(), "no Exit while a group drains");
+    assert_eq!(signals(&h.feed(Input::Shutdown)), [(a, Sig::Kill)]);
+    assert_eq!(h.m.poll_timeout(), None);
+    assert_eq!(h.gone(a), [Action::Exit(0)]);
+    // Draining when the shutdown comes, exiting once it is gone.
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let a = h.pid("a");
+    h.feed(Input::Shutdown);
+    assert!(h.exit_leaving_group(a).is_empty());
+    assert_eq!(signals(&h.advance(5 * SEC)), [(a, Sig::Kill)]);
+    assert_eq!(h.gone(a), [Action::Exit(0)]);
+}
+
+fn invalid(n: &str) -> Input {
+    Input::Unusable {
+        name: name(n),
+        problem: "invalid JSON at line 1".into(),
+    }
+}
+
+#[test]
+fn an_invalid_edit_keeps_the_running_process_and_its_config() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    assert!(h.feed(invalid("a")).is_empty());
+    assert!(h.advance(100 * SEC).is_empty());
+    assert_eq!(h.pid("a"), pid);
+    // Fixed back to the same config: nothing to do.
+    assert!(h.configure("a", "/bin/a").is_empty());
+    // Broken again, then fixed to a different one: a reconfiguration.
+    h.feed(invalid("a"));
+    assert_eq!(signals(&h.configure("a", "/bin/a2")), [(pid, Sig::Term)]);
+    match &h.exit(pid)[..] {
+        [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/a2"]),
+        other => panic!("{other:?}"),
+    }
+    // The previous config is still the one a crash restarts with.
+    let pid = h.pid("a");
+    h.feed(invalid("a"));
+    h.now += 2 * SEC;
+    match &h.exit(pid)[..] {
+        [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/a2"]),
+        other => panic!("{other:?}"),
+    }
+    // A removed file still stops it.
+    let pid = h.pid("a");
+    h.feed(invalid("a"));
+    assert_eq!(
+        signals(&h.feed(Input::Config(Change::Removed { name: name("a") }))),
+        [(pid, Sig::Term)]
+    );
+    assert!(h.exit(pid).is_empty());
+}
+
+#[test]
+fn an_invalid_edit_in_any_state_keeps_what_it_has() {
+    let mut h = Harness::new();
+    // In backoff: restarted with the previous config when the delay is up.
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert!(h.feed(invalid("a")).is_empty());
+    assert_eq!(spawns(&h.advance(SEC)), ["a"]);
+    // Starting: it still starts, and is not stopped once it has a pid.
+    h.m.handle(h.now, configured("b", "/bin/b"));
+    h.m.handle(h.now, invalid("b"));
+    let acts = h.drain();
+    assert_eq!(spawns(&acts), ["b"]);
+    assert!(signals(&acts).is_empty());
+    h.pid("b");
+    // Stopping toward a new config: the new config still starts.
+    h.configure("c", "/bin/c");
+    let pid = h.pid("c");
+    h.configure("c", "/bin/c2");
+    assert!(h.feed(invalid("c")).is_empty());
+    match &h.exit(pid)[..] {
+        [Action::Spawn { spec, .. }] => assert_eq!(spec.args, ["/bin/c2"]),
+        other => panic!("{other:?}"),
+    }
+    // Stopping on request: still restarted.
+    let pid = h.pid("c");
+    h.feed(Input::Message(Message::Restart { name: name("c") }));
+    assert!(h.feed(invalid("c")).is_empty());
+    assert_eq!(spawns(&h.exit(pid)), ["c"]);
+    // Draining: restarted once the group is gone.
+    let pid = h.pid("c");
+    h.now += 2 * SEC;
+    h.exit_leaving_group(pid);
+    assert!(h.feed(invalid("c")).is_empty());
+    assert_eq!(spawns(&h.gone(pid)), ["c"]);
+}
+
+#[test]
+fn a_config_invalid_when_first_seen_never_runs() {
+    let mut h = Harness::new();
+    assert!(h.feed(invalid("a")).is_empty());
+    assert!(h.advance(100 * SEC).is_empty());
+    assert_eq!(h.m.pid_of(&name("a")), None);
+    assert!(
+        h.feed(Input::Message(Message::Restart { name: name("a") }))
+            .is_empty()
+    );
+    assert_eq!(h.feed(Input::Shutdown), [Action::Exit(0)]);
+    // Once valid, it runs.
+    let mut h = Harness::new();
+    h.feed(invalid("a"));
+    assert_eq!(spawns(&h.configure("a", "/bin/a")), ["a"]);
+    // Removed, then back invalid: it stays stopped.
+    let pid = h.pid("a");
+    h.feed(Input::Config(Change::Removed { name: name("a") }));
+    assert!(h.feed(invalid("a")).is_empty());
+    assert!(h.exit(pid).is_empty());
+    assert!(h.advance(100 * SEC).is_empty());
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Configure(u8, u8),
+        Remove(u8),
+        Invalid(u8),
+        Restart(u8),
+        RestartAll,
+        Die(u8, bool),
+        GroupGone(u8),
+        Orphan,
+        Advance(u16),
+        FailNextSpawn,
+        Shutdown,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..3u8, 0..2u8).prop_map(|(n, v)| Op::Configure(n, v)),
+            (0..3u8).prop_map(Op::Remove),
+            (0..3u8).prop_map(Op::Invalid),
+            (0..3u8).prop_map(Op::Restart),
+            Just(Op::RestartAll),
+            (0..3u8, any::<bool>()).prop_map(|(n, g)| Op::Die(n, g)),
+            (0..3u8).prop_map(Op::GroupGone),
+            Just(Op::Orphan),
+            (0..8000u16).prop_map(Op::Advance),
+            Just(Op::FailNextSpawn),
+            Just(Op::Shutdown),
+        ]
+    }
+
+    proptest! {
+        /// Whatever happens: at most one live child per name, every live
+        /// child is known by pid, nothing spawns for a name while the
+        /// group of its previous child drains, every draining group is
+        /// reported, nothing spawns after shutdown, signals only go to
+        /// live children or draining groups, and after shutdown plus
+        /// exits the monitor says Exit exactly once, with nothing left.
+        #[test]
+        fn invariants_hold(ops in proptest::collection::vec(op(), 0..60)) {
+            let mut m = Monitor::new(Policy::default());
+            let mut now = epoch();
+            let mut live: HashMap<Pid, String> = HashMap::new();
+            // Groups whose leader exited while other members lived on.
+            let mut groups: BTreeMap<Pid, String> = BTreeMap::new();
+            let mut next_pid = 1;
+            let mut fail_next = false;
+            let mut shut = false;
+            let mut exits = 0;
+            let names = ["a", "b", "c"];
+            for op in ops {
+                match op {
+                    Op::Configure(n, v) => m.handle(now, configured(names[n as usize], &format!("/bin/{v}"))),
+                    Op::Remove(n) => m.handle(now, Input::Config(Change::Removed { name: name(names[n as usize]) })),
+                    Op::Invalid(n) => m.handle(now, Input::Unusable { name: name(names[n as usize]), problem: "x".into() }),
+                    Op::Restart(n) => m.handle(now, Input::Message(Message::Restart { name: name(names[n as usize]) })),
+                    Op::RestartAll => m.handle(now, Input::Message(Message::RestartAll)),
+                    Op::Die(n, group_alive) => {
+                        let pid = live.iter().find(|(_, v)| *v == names[n as usize]).map(|(p, _)| *p);
+                        if let Some(pid) = pid {
+                            if let Some(name) = live.remove(&pid).filter(|_| group_alive) {
+                                groups.insert(pid, name);
+                            }
+                            m.handle(now, Input::Exited { pid, status: Exit::Signal(9), group_alive });
+                        }
+                    }
+                    Op::GroupGone(n) => {
+                        let pid = groups.iter().find(|(_, v)| *v == names[n as usize]).map(|(p, _)| *p);
+                        if let Some(pid) = pid {
+                            groups.remove(&pid);
+                            m.handle(now, Input::GroupGone { pid });
+                        }
+                    }
+                    Op::Orphan => m.handle(now, Input::Exited { pid: Pid(-5), status: Exit::Code(0), group_alive: false }),
+                    Op::Advance(ms) => {
+                        now += Duration::from_millis(u64::from(ms));
+                        m.handle_timeout(now);
+                    }
+                    Op::FailNextSpawn => fail_next = true,
+                    Op::Shutdown => { shut = true; m.handle(now, Input::Shutdown) }
+                }
+                while let Some(action) = m.poll_action() {
+                    match action {
+                        Action::Spawn { name, .. } => {
+                            prop_assert!(!shut, "spawned during shutdown");
+                            prop_assert!(!live.values().any(|v| v == name.as_str()), "two children for {}", name);
+                            prop_assert!(!groups.values().any(|v| v == name.as_str()), "{} spawned while its group drains", name);
+                            if std::mem::take(&mut fail_next) {
+                                m.handle(now, Input::SpawnFailed { name, error: "x".into() });
+                            } else {
+                                next_pid += 1;
+                                live.insert(Pid(next_pid), name.to_string());
+                                m.handle(now, Input::Spawned { name, pid: Pid(next_pid) });
+                            }
+                        }
+                        Action::Signal { pid, .. } => prop_assert!(live.contains_key(&pid) || groups.contains_key(&pid), "signal to a dead pid"),
+                        Action::Exit(code) => {
+                            prop_assert_eq!(code, 0);
+                            prop_assert!(live.is_empty() && groups.is_empty(), "Exit with children left");
+                            exits += 1;
+                        }
+                    }
+                }
+                let mut draining: Vec<Pid> = m.draining().collect();
+                draining.sort();
+                prop_assert_eq!(draining, groups.keys().copied().collect::<Vec<_>>(), "draining groups");
+                for (pid, n) in &live {
+                    prop_assert_eq!(m.name_of(*pid).map(Name::as_str), Some(n.as_str()), "lost a child");
+                }
+            }
+            // Shut down, let every child die, then every draining group
+            // go: Exit comes exactly once, and only with nothing left.
+            let mut last = vec![Input::Shutdown];
+            last.extend(live.keys().map(|&pid| Input::Exited { pid, status: Exit::Signal(15), group_alive: false }));
+            last.extend(groups.keys().map(|&pid| Input::GroupGone { pid }));
+            for input in last {
+                match &input {
+                    Input::Exited { pid, .. } => { live.remove(pid); }
+                    Input::GroupGone { pid } => { groups.remove(pid); }
+                    _ => {}
+                }
+                m.handle(now, input);
+                while let Some(action) = m.poll_action() {
+                    match action {
+                        Action::Exit(_) => {
+                            prop_assert!(live.is_empty() && groups.is_empty(), "Exit with children left");
+                            exits += 1;
+                        }
+                        Action::Spawn { .. } => prop_assert!(false, "spawn after shutdown"),
+                        Action::Signal { .. } => {}
+                    }
+                }
+            }
+            prop_assert_eq!(exits, 1);
+        }
+    }
+}
