@@ -104,6 +104,9 @@ fn a_successor_stops_what_a_killed_monitor_left_running() {
         "the survivor runs next to its new copy"
     );
     assert!(is_alive(stubborn2) && is_alive(plain2));
+    // The children can record their pids before the monitor's "started"
+    // line has reached this test's reader.
+    second.wait_log(" started name=");
     let log = second.log();
     let line = format!("stopping stubborn pid={stubborn} left running by a previous monitor");
     assert_eq!(log.matches(&line).count(), 1, "log:\n{log}");
