@@ -30,6 +30,19 @@ pub enum Message {
         /// The restart group.
         group: String,
     },
+    /// Stop the named process and keep it down (a hold), its config
+    /// untouched, until a [`Message::Start`].
+    #[serde(rename = "STOP")]
+    Stop {
+        /// The process to hold.
+        name: Name,
+    },
+    /// Release the named process's hold and start it now.
+    #[serde(rename = "START")]
+    Start {
+        /// The process to start.
+        name: Name,
+    },
 }
 
 /// The message as a log line shows it: `RESTART web`, `RESTART-ALL`,
@@ -39,6 +52,8 @@ impl fmt::Display for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Message::Restart { name } => write!(f, "RESTART {name}"),
+            Message::Stop { name } => write!(f, "STOP {name}"),
+            Message::Start { name } => write!(f, "START {name}"),
             Message::RestartAll => f.write_str("RESTART-ALL"),
             Message::RestartGroup { group } => {
                 f.write_str("RESTART-GROUP ")?;

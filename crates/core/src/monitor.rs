@@ -42,6 +42,16 @@ impl Exit {
     pub fn is_success(self) -> bool {
         self == Exit::Code(0)
     }
+
+    /// The status a shell gives it: its exit code, or 128 + the signal's
+    /// number (what the monitor exits with when an essential process ends).
+    pub fn code(self) -> u8 {
+        let code = match self {
+            Exit::Code(code) => code,
+            Exit::Signal(sig) => 128 + sig,
+        };
+        u8::try_from(code & 0xff).expect("masked to a byte")
+    }
 }
 
 /// How a log line says it: `exit code 0`, `killed by SIGTERM`; after a
@@ -101,13 +111,27 @@ fn signal_name(sig: i32) -> Option<&'static str> {
     NAMES.get(index).copied()
 }
 
-/// The signals the monitor sends, always to the child's whole process group.
+/// The signals the monitor sends, always to the child's whole process group:
+/// a process's stop signal (`stop_signal`, SIGTERM by default), then SIGKILL
+/// after its killtime.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sig {
-    /// SIGTERM: please stop.
+    /// SIGTERM: please stop (the default stop signal).
     Term,
-    /// SIGKILL: sent `kill_time` after SIGTERM.
+    /// SIGKILL: sent killtime after the stop signal.
     Kill,
+    /// SIGINT, as a stop signal.
+    Int,
+    /// SIGQUIT, as a stop signal.
+    Quit,
+    /// SIGHUP, as a stop signal.
+    Hup,
+    /// SIGUSR1, as a stop signal.
+    Usr1,
+    /// SIGUSR2, as a stop signal.
+    Usr2,
+    /// SIGWINCH, as a stop signal.
+    Winch,
 }
 
 /// The restart policy's numbers. Defaults are the original's.
@@ -239,6 +263,9 @@ pub struct Monitor {
     pids: HashMap<Pid, Name>,
     actions: VecDeque<Action>,
     mode: Mode,
+    /// What the monitor exits with once every child is gone: 0, or an
+    /// essential process's status.
+    exit_code: u8,
 }
 
 impl Monitor {
@@ -251,6 +278,7 @@ impl Monitor {
             pids: HashMap::new(),
             actions: VecDeque::new(),
             mode: Mode::Running,
+            exit_code: 0,
         }
     }
 
@@ -271,6 +299,10 @@ impl Monitor {
                 } else {
                     tracing::warn!("RESTART: no process named {:?}", name.as_str());
                 }
+            }
+            Input::Message(Message::Stop { name }) => self.hold(now, name, Event::Hold, "STOP"),
+            Input::Message(Message::Start { name }) => {
+                self.hold(now, name, Event::Release, "START");
             }
             Input::Message(Message::RestartAll) => {
                 let names: Vec<Name> = self.procs.keys().cloned().collect();
@@ -330,21 +362,84 @@ impl Monitor {
                     }
                 }
             }
-            Input::Shutdown => {
-                let event = match self.mode {
-                    Mode::Running => {
-                        self.mode = Mode::ShuttingDown;
-                        Event::Shutdown
-                    }
-                    Mode::ShuttingDown | Mode::Done => Event::Kill,
-                };
-                let names: Vec<Name> = self.procs.keys().cloned().collect();
-                for name in names {
-                    self.step(now, name, event.clone());
-                }
-            }
+            Input::Shutdown => self.shutdown(now),
         }
         self.maybe_exit();
+    }
+
+    /// Stops every child, then exits; a second call kills what is left.
+    fn shutdown(&mut self, now: Instant) {
+        let event = match self.mode {
+            Mode::Running => {
+                self.mode = Mode::ShuttingDown;
+                Event::Shutdown
+            }
+            Mode::ShuttingDown | Mode::Done => Event::Kill,
+        };
+        let names: Vec<Name> = self.procs.keys().cloned().collect();
+        for name in names {
+            self.step(now, name, event.clone());
+        }
+    }
+
+    /// A STOP or a START: for a configured name, the table's; otherwise
+    /// logged and dropped.
+    fn hold(&mut self, now: Instant, name: Name, event: Event, what: &str) {
+        if self.wanted.contains_key(&name) {
+            self.step(now, name, event);
+        } else {
+            tracing::warn!("{what}: no configured process named {:?}", name.as_str());
+        }
+    }
+
+    /// Holds `names` as STOP does, before the first config scan: the holds
+    /// the previous monitor kept (and STOPs sent while none ran), so that
+    /// nothing held starts even once. A name still without a config after
+    /// the scan is dropped by [`forget_unconfigured`](Monitor::forget_unconfigured).
+    pub fn restore_holds(&mut self, now: Instant, names: impl IntoIterator<Item = Name>) {
+        for name in names {
+            self.step(now, name, Event::Hold);
+        }
+    }
+
+    /// Drops the holds of names that have no config (see
+    /// [`restore_holds`](Monitor::restore_holds)), returning them.
+    pub fn forget_unconfigured(&mut self, now: Instant) -> Vec<Name> {
+        let gone: Vec<Name> = self
+            .procs
+            .keys()
+            .filter(|name| !self.wanted.contains_key(*name))
+            .cloned()
+            .collect();
+        for name in &gone {
+            self.step(now, name.clone(), Event::Removed);
+        }
+        gone
+    }
+
+    /// The names held by a STOP (or about to be, once their stop is over),
+    /// sorted: what the shell keeps in the state directory. Meaningless
+    /// once shutting down (see [`is_shutting_down`](Monitor::is_shutting_down)),
+    /// when every state is being forgotten.
+    pub fn held(&self) -> impl Iterator<Item = &Name> + '_ {
+        self.procs
+            .iter()
+            .filter(|(_, p)| p.is_held())
+            .map(|(name, _)| name)
+    }
+
+    /// Whether `name` has a valid config.
+    pub fn is_configured(&self, name: &Name) -> bool {
+        self.wanted.contains_key(name)
+    }
+
+    /// Whether the monitor is shutting down (a SIGTERM, or an essential
+    /// process's end).
+    pub fn is_shutting_down(&self) -> bool {
+        match self.mode {
+            Mode::Running => false,
+            Mode::ShuttingDown | Mode::Done => true,
+        }
     }
 
     /// Fires every deadline `<= now`; a spurious call is a no-op. Poll again
@@ -435,9 +530,34 @@ impl Monitor {
             name: &name,
             config: self.wanted.get(&name),
             actions: &mut self.actions,
+            ended: None,
         };
-        if let Some(next) = table::step(proc, event, &mut ctx) {
-            self.procs.insert(name, next);
+        let next = table::step(proc, event, &mut ctx);
+        let ended = ctx.ended;
+        if let Some(next) = next {
+            self.procs.insert(name.clone(), next);
+        }
+        if let Some(status) = ended {
+            self.essential_ended(now, &name, status);
+        }
+    }
+
+    /// An essential process exited for good: the colony stops (as on
+    /// SIGTERM) and the monitor exits with its status.
+    fn essential_ended(&mut self, now: Instant, name: &Name, status: Exit) {
+        match self.mode {
+            Mode::Running => {
+                self.exit_code = status.code();
+                tracing::warn!(
+                    name = %name,
+                    code = self.exit_code,
+                    "essential process {status:#} and is not restarted; stopping every process, \
+                     then exiting with {}",
+                    self.exit_code
+                );
+                self.shutdown(now);
+            }
+            Mode::ShuttingDown | Mode::Done => {}
         }
     }
 
@@ -446,7 +566,7 @@ impl Monitor {
         match self.mode {
             Mode::ShuttingDown if self.procs.is_empty() => {
                 self.mode = Mode::Done;
-                self.actions.push_back(Action::Exit(0));
+                self.actions.push_back(Action::Exit(self.exit_code));
             }
             Mode::Running | Mode::ShuttingDown | Mode::Done => {}
         }

@@ -9,6 +9,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod lifecycle;
+
+pub use lifecycle::{Lifecycle, Restart, stop_signal};
+
 /// A process name: a config file name that the monitor will run.
 ///
 /// Non-empty, no `/`, no control character (a newline or an ESC would reach
@@ -165,7 +169,19 @@ pub fn config_too_large(len: u64) -> Option<String> {
 }
 
 /// The top-level keys the monitor reads.
-pub const KNOWN_KEYS: &[&str] = &["args", "env", "env_inherit", "uid", "gid", "group"];
+pub const KNOWN_KEYS: &[&str] = &[
+    "args",
+    "env",
+    "env_inherit",
+    "uid",
+    "gid",
+    "group",
+    "restart",
+    "success_exit_codes",
+    "essential",
+    "stop_signal",
+    "killtime",
+];
 
 /// A top-level key of a config file that the monitor does not read and that
 /// is not namespaced (extension keys, such as `ncolony.beatcheck`, contain a
@@ -235,6 +251,9 @@ pub struct ProcSpec {
     pub gid: Option<u32>,
     /// The restart groups this process belongs to.
     pub groups: Vec<String>,
+    /// How it is restarted and stopped (`restart`, `essential`,
+    /// `stop_signal`, `killtime`, ...).
+    pub lifecycle: Lifecycle,
     /// The file's exact text, passed to the child as `NCOLONY_CONFIG`.
     pub text: String,
     /// Keys that look misspelled ([`unknown_keys`]); the monitor warns once
@@ -334,6 +353,7 @@ impl ProcSpec {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => strings(v, "group", &mut problems).unwrap_or_default(),
         };
+        let lifecycle = Lifecycle::parse(&map, &mut problems);
         if !problems.is_empty() {
             return Err(SpecError { problems });
         }
@@ -344,6 +364,7 @@ impl ProcSpec {
             uid,
             gid,
             groups,
+            lifecycle,
             text,
             unknown_keys: unknown_keys(&map),
         })

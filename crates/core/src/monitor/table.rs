@@ -58,6 +58,11 @@ pub(super) enum Then {
     Start(Arc<ProcSpec>),
     /// Its config went away (or the monitor is shutting down): forget it.
     Remove,
+    /// A STOP: keep it down ([`Proc::Held`]) until a START.
+    Hold,
+    /// It exited and its restart policy does not restart it: it stays
+    /// [`Proc::Exited`] until a RESTART, a START or a new config.
+    Exited,
 }
 
 /// One supervised name's state; a name with none has no entry.
@@ -75,12 +80,16 @@ pub(super) enum Proc {
     Starting {
         spec: Arc<ProcSpec>,
         delay: Duration,
+        /// A STOP came meanwhile: the child is stopped as soon as it runs.
+        held: bool,
     },
-    /// Alive since `since`.
+    /// Alive since `since`, running `spec` (whose stop signal and killtime
+    /// stop it).
     Running {
         pid: Pid,
         since: Instant,
         delay: Duration,
+        spec: Arc<ProcSpec>,
     },
     /// Sent SIGTERM; SIGKILL follows unless it exits first.
     Stopping(Stop),
@@ -90,6 +99,15 @@ pub(super) enum Proc {
     /// name until [`Event::GroupGone`], so leftovers never overlap a new
     /// process (a port still held).
     Draining(Stop),
+    /// Kept down by a STOP until a START; a new config is recorded (in
+    /// what is wanted) and does not start it.
+    Held,
+    /// Exited, and its restart policy does not restart it; a RESTART, a
+    /// START or a new config starts it again.
+    Exited {
+        /// The restart delay, kept for a RESTART.
+        delay: Duration,
+    },
 }
 
 /// A stop under way: of a child ([`Proc::Stopping`]) or of what is left of
@@ -111,6 +129,26 @@ impl Stop {
     fn then(self, then: Then) -> Stop {
         Stop { then, ..self }
     }
+
+    /// A new config came: it starts once this stop is over, unless a STOP
+    /// holds the name (which keeps the config, in what is wanted, for START).
+    fn configured(self, spec: Arc<ProcSpec>) -> Stop {
+        match self.then {
+            Then::Hold => self,
+            Then::Restart | Then::RestartAt(_) | Then::Start(_) | Then::Remove | Then::Exited => {
+                self.then(Then::Start(spec))
+            }
+        }
+    }
+
+    /// A START: what a STOP held, or what exited for good, starts again
+    /// once this stop is over.
+    fn released(self) -> Stop {
+        match self.then {
+            Then::Hold | Then::Exited => self.then(Then::Restart),
+            Then::Restart | Then::RestartAt(_) | Then::Start(_) | Then::Remove => self,
+        }
+    }
 }
 
 impl Proc {
@@ -119,7 +157,19 @@ impl Proc {
         match self {
             Proc::Backoff { until, .. } => Some(*until),
             Proc::Stopping(stop) | Proc::Draining(stop) => stop.kill_at,
-            Proc::Starting { .. } | Proc::Running { .. } => None,
+            Proc::Starting { .. } | Proc::Running { .. } | Proc::Held | Proc::Exited { .. } => None,
+        }
+    }
+
+    /// Whether it is held by a STOP, or will be once its stop is over.
+    pub(super) fn is_held(&self) -> bool {
+        match self {
+            Proc::Held | Proc::Starting { held: true, .. } => true,
+            Proc::Stopping(stop) | Proc::Draining(stop) => matches!(stop.then, Then::Hold),
+            Proc::Backoff { .. }
+            | Proc::Starting { held: false, .. }
+            | Proc::Running { .. }
+            | Proc::Exited { .. } => false,
         }
     }
 
@@ -127,7 +177,11 @@ impl Proc {
     pub(super) fn live_pid(&self) -> Option<Pid> {
         match self {
             Proc::Running { pid, .. } | Proc::Stopping(Stop { pid, .. }) => Some(*pid),
-            Proc::Backoff { .. } | Proc::Starting { .. } | Proc::Draining(_) => None,
+            Proc::Backoff { .. }
+            | Proc::Starting { .. }
+            | Proc::Draining(_)
+            | Proc::Held
+            | Proc::Exited { .. } => None,
         }
     }
 
@@ -138,7 +192,9 @@ impl Proc {
             Proc::Backoff { .. }
             | Proc::Starting { .. }
             | Proc::Running { .. }
-            | Proc::Stopping(_) => None,
+            | Proc::Stopping(_)
+            | Proc::Held
+            | Proc::Exited { .. } => None,
         }
     }
 }
@@ -177,6 +233,10 @@ pub(super) enum Event {
     Shutdown,
     /// A second SIGTERM or SIGINT while shutting down: kill what is left now.
     Kill,
+    /// A STOP for it: stop it and keep it down.
+    Hold,
+    /// A START for it: release a hold and start it now.
+    Release,
 }
 
 /// What a step needs to know about the world, and where its actions go.
@@ -189,6 +249,9 @@ pub(super) struct Ctx<'a> {
     pub(super) config: Option<&'a Arc<ProcSpec>>,
     /// The actions for the shell, in the order decided.
     pub(super) actions: &'a mut VecDeque<Action>,
+    /// Set by the step when an essential process has exited for good: the
+    /// monitor then stops the colony and exits with this status.
+    pub(super) ended: Option<Exit>,
 }
 
 /// The table: `name`'s next state, given its state and what befell it.
@@ -197,11 +260,15 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
     use Proc as P;
     let min = ctx.policy.min_restart_delay;
     match (proc, event) {
-        // No process: a config starts one; nothing else has anything to act on.
+        // No process: a config starts one; a STOP holds the name (also one
+        // whose config has yet to be read: a hold restored at start-up); a
+        // START of a configured name starts it.
         (None, E::Configured(spec)) => Some(ctx.start(spec, min)),
         (None, E::Invalid(problem)) => ctx.invalid(&problem, false, None),
         (None, E::Spawned(pid)) => ctx.unexpected_spawn(pid, None),
         (None, E::SpawnFailed(error)) => ctx.cannot_start(&error, None),
+        (None, E::Hold) => ctx.held(),
+        (None, E::Release) => ctx.wanted().cloned().map(|spec| ctx.start(spec, min)),
         (
             None,
             E::Removed
@@ -214,24 +281,38 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         ) => None,
 
         // Backoff: a new config or a restart starts it now (a restart keeps
-        // the delay); a removal or a shutdown forgets it.
+        // the delay); a removal or a shutdown forgets it; a STOP holds it.
         (Some(P::Backoff { .. }), E::Configured(spec)) => Some(ctx.start(spec, min)),
         (Some(P::Backoff { .. }), E::Removed | E::Shutdown) => None,
         (Some(p @ P::Backoff { .. }), E::Invalid(problem)) => ctx.invalid(&problem, false, Some(p)),
-        (Some(P::Backoff { spec, delay, .. }), E::Restart | E::Timeout) => {
+        (Some(P::Backoff { spec, delay, .. }), E::Restart | E::Timeout | E::Release) => {
             Some(ctx.start(spec, delay))
         }
+        (Some(P::Backoff { .. }), E::Hold) => ctx.held(),
         (Some(p @ P::Backoff { .. }), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
         (Some(p @ P::Backoff { .. }), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
         (Some(p @ P::Backoff { .. }), E::Exited { .. } | E::GroupGone | E::Kill) => Some(p),
 
         // Starting: everything waits for the shell's answer, which is
-        // checked against what is wanted by then.
-        (Some(P::Starting { spec, delay }), E::Spawned(pid)) => {
-            Some(ctx.spawned(pid, &spec, delay))
+        // checked against what is wanted by then; a STOP or a START only
+        // marks what the answer leads to.
+        (Some(P::Starting { spec, delay, held }), E::Spawned(pid)) => {
+            Some(ctx.spawned(pid, &spec, delay, held))
         }
-        (Some(P::Starting { delay, .. }), E::SpawnFailed(error)) => ctx.spawn_failed(&error, delay),
+        (Some(P::Starting { delay, held, .. }), E::SpawnFailed(error)) => {
+            ctx.spawn_failed(&error, delay, held)
+        }
         (Some(p @ P::Starting { .. }), E::Invalid(problem)) => ctx.invalid(&problem, true, Some(p)),
+        (Some(P::Starting { spec, delay, .. }), E::Hold) => Some(P::Starting {
+            spec,
+            delay,
+            held: true,
+        }),
+        (Some(P::Starting { spec, delay, .. }), E::Release) => Some(P::Starting {
+            spec,
+            delay,
+            held: false,
+        }),
         (
             Some(p @ P::Starting { .. }),
             E::Configured(_)
@@ -244,47 +325,80 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
             | E::Kill,
         ) => Some(p),
 
-        // Running: a new config, a removal, a restart or a shutdown stops
-        // it, each with what follows; an exit is the restart policy's.
-        (Some(P::Running { pid, delay, .. }), E::Configured(spec)) => {
+        // Running: a new config, a removal, a restart, a STOP or a shutdown
+        // stops it, each with what follows; an exit is the restart policy's.
+        (
+            Some(P::Running {
+                pid,
+                delay,
+                spec: old,
+                ..
+            }),
+            E::Configured(spec),
+        ) => {
             tracing::info!(name = %ctx.name, "config changed; restarting");
-            Some(ctx.stop(pid, delay, Then::Start(spec)))
+            Some(ctx.stop(pid, &old, delay, Then::Start(spec)))
         }
-        (Some(P::Running { pid, delay, .. }), E::Removed) => {
+        (
+            Some(P::Running {
+                pid, delay, spec, ..
+            }),
+            E::Removed,
+        ) => {
             tracing::info!(name = %ctx.name, "config gone; stopping");
-            Some(ctx.stop(pid, delay, Then::Remove))
+            Some(ctx.stop(pid, &spec, delay, Then::Remove))
         }
-        (Some(P::Running { pid, delay, .. }), E::Restart) => {
+        (
+            Some(P::Running {
+                pid, delay, spec, ..
+            }),
+            E::Restart,
+        ) => {
             tracing::info!(name = %ctx.name, "restarting on request");
-            Some(ctx.stop(pid, delay, Then::Restart))
+            Some(ctx.stop(pid, &spec, delay, Then::Restart))
         }
-        (Some(P::Running { pid, delay, .. }), E::Shutdown) => {
+        (
+            Some(P::Running {
+                pid, delay, spec, ..
+            }),
+            E::Hold,
+        ) => {
+            tracing::info!(name = %ctx.name, "STOP: stopping it and holding it down");
+            Some(ctx.stop(pid, &spec, delay, Then::Hold))
+        }
+        (
+            Some(P::Running {
+                pid, delay, spec, ..
+            }),
+            E::Shutdown,
+        ) => {
             tracing::info!(name = %ctx.name, "shutting down; stopping");
-            Some(ctx.stop(pid, delay, Then::Remove))
+            Some(ctx.stop(pid, &spec, delay, Then::Remove))
         }
         (Some(p @ P::Running { .. }), E::Exited { pid, .. }) if p.live_pid() != Some(pid) => {
             // A stale pid for this name; the current child is untouched.
             Some(p)
         }
         (
-            Some(P::Running { since, delay, .. }),
+            Some(P::Running {
+                since, delay, spec, ..
+            }),
             E::Exited {
                 pid,
                 status,
                 group_alive,
             },
-        ) => ctx.died(pid, status, group_alive, since, delay),
+        ) => ctx.died(pid, status, group_alive, since, delay, &spec),
         (Some(p @ P::Running { .. }), E::Invalid(problem)) => ctx.invalid(&problem, true, Some(p)),
         (Some(p @ P::Running { .. }), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
         (Some(p @ P::Running { .. }), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
-        (Some(p @ P::Running { .. }), E::GroupGone | E::Timeout | E::Kill) => Some(p),
+        (Some(p @ P::Running { .. }), E::GroupGone | E::Timeout | E::Kill | E::Release) => Some(p),
 
-        // Stopping: a new config or a removal changes what follows; its
-        // exit (or its group's end) is when it happens. A restart is one
-        // already; a shutdown forgets it once it is gone.
-        (Some(P::Stopping(stop)), E::Configured(spec)) => {
-            Some(P::Stopping(stop.then(Then::Start(spec))))
-        }
+        // Stopping: a new config or a removal changes what follows (a held
+        // one stays held with its new config); its exit (or its group's
+        // end) is when it happens. A restart is one already, unless held;
+        // a shutdown forgets it once it is gone.
+        (Some(P::Stopping(stop)), E::Configured(spec)) => Some(P::Stopping(stop.configured(spec))),
         (Some(P::Stopping(stop)), E::Removed | E::Shutdown) => {
             Some(P::Stopping(stop.then(Then::Remove)))
         }
@@ -308,21 +422,21 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         (Some(p @ P::Stopping(_)), E::Invalid(problem)) => ctx.invalid(&problem, true, Some(p)),
         (Some(p @ P::Stopping(_)), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
         (Some(p @ P::Stopping(_)), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
-        (Some(p @ P::Stopping(_)), E::Restart | E::GroupGone) => Some(p),
+        (Some(P::Stopping(stop)), E::Restart) => Some(P::Stopping(ctx.restart_stopping(stop))),
+        (Some(P::Stopping(stop)), E::Hold) => Some(P::Stopping(stop.then(Then::Hold))),
+        (Some(P::Stopping(stop)), E::Release) => Some(P::Stopping(stop.released())),
+        (Some(p @ P::Stopping(_)), E::GroupGone) => Some(p),
 
         // Draining: nothing starts until the group is gone; inputs change
         // only what follows then. A restart waiting out a backoff starts
         // at once instead, as one in Backoff does.
-        (Some(P::Draining(stop)), E::Configured(spec)) => {
-            Some(P::Draining(stop.then(Then::Start(spec))))
-        }
+        (Some(P::Draining(stop)), E::Configured(spec)) => Some(P::Draining(stop.configured(spec))),
         (Some(P::Draining(stop)), E::Removed | E::Shutdown) => {
             Some(P::Draining(stop.then(Then::Remove)))
         }
-        (Some(P::Draining(stop)), E::Restart) => match stop.then {
-            Then::RestartAt(_) => Some(P::Draining(stop.then(Then::Restart))),
-            Then::Restart | Then::Start(_) | Then::Remove => Some(P::Draining(stop)),
-        },
+        (Some(P::Draining(stop)), E::Restart) => Some(P::Draining(ctx.restart_stopping(stop))),
+        (Some(P::Draining(stop)), E::Hold) => Some(P::Draining(stop.then(Then::Hold))),
+        (Some(P::Draining(stop)), E::Release) => Some(P::Draining(stop.released())),
         (Some(P::Draining(stop)), E::GroupGone) => {
             tracing::debug!(name = %ctx.name, pid = stop.pid.0, "process group gone");
             ctx.finish(stop.then, stop.delay)
@@ -336,6 +450,43 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         (Some(p @ P::Draining(_)), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
         (Some(p @ P::Draining(_)), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
         (Some(p @ P::Draining(_)), E::Exited { .. }) => Some(p),
+
+        // Held: nothing starts it but a START; a new config is kept (in
+        // what is wanted) for then; a removal or a shutdown forgets it.
+        (Some(P::Held), E::Release) => {
+            tracing::info!(name = %ctx.name, "START: released");
+            ctx.wanted().cloned().map(|spec| ctx.start(spec, min))
+        }
+        (Some(P::Held), E::Restart) => {
+            tracing::warn!(name = %ctx.name, "held by STOP; not restarting (send START to release it)");
+            Some(P::Held)
+        }
+        (Some(P::Held), E::Configured(_)) => {
+            tracing::info!(name = %ctx.name, "held by STOP; its new config starts on START");
+            Some(P::Held)
+        }
+        (Some(P::Held), E::Removed | E::Shutdown) => None,
+        (Some(P::Held), E::Invalid(problem)) => ctx.invalid(&problem, false, Some(P::Held)),
+        (Some(P::Held), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(P::Held)),
+        (Some(P::Held), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(P::Held)),
+        (Some(P::Held), E::Hold | E::Exited { .. } | E::GroupGone | E::Timeout | E::Kill) => {
+            Some(P::Held)
+        }
+
+        // Exited for good (its restart policy): a RESTART, a START or a new
+        // config starts it again; a STOP holds it.
+        (Some(P::Exited { .. }), E::Configured(spec)) => Some(ctx.start(spec, min)),
+        (Some(P::Exited { delay }), E::Restart | E::Release) => {
+            ctx.wanted().cloned().map(|spec| ctx.start(spec, delay))
+        }
+        (Some(P::Exited { .. }), E::Hold) => ctx.held(),
+        (Some(P::Exited { .. }), E::Removed | E::Shutdown) => None,
+        (Some(p @ P::Exited { .. }), E::Invalid(problem)) => ctx.invalid(&problem, false, Some(p)),
+        (Some(p @ P::Exited { .. }), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
+        (Some(p @ P::Exited { .. }), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
+        (Some(p @ P::Exited { .. }), E::Exited { .. } | E::GroupGone | E::Timeout | E::Kill) => {
+            Some(p)
+        }
     }
 }
 
@@ -351,18 +502,53 @@ impl Ctx<'_> {
             name: self.name.clone(),
             spec: Arc::clone(&spec),
         });
-        Proc::Starting { spec, delay }
+        Proc::Starting {
+            spec,
+            delay,
+            held: false,
+        }
     }
 
-    /// Queues SIGTERM, with SIGKILL due at killtime.
-    fn stop(&mut self, pid: Pid, delay: Duration, then: Then) -> Proc {
-        self.signal(pid, Sig::Term);
+    /// Held by a STOP; nothing is, once the monitor shuts down.
+    fn held(&self) -> Option<Proc> {
+        match self.mode {
+            Mode::Running => {
+                tracing::info!(name = %self.name, "STOP: held down until START");
+                Some(Proc::Held)
+            }
+            Mode::ShuttingDown | Mode::Done => None,
+        }
+    }
+
+    /// When SIGKILL follows the stop signal of a process running `spec`:
+    /// its own `killtime`, or the monitor's.
+    fn kill_at(&self, spec: &ProcSpec) -> Instant {
+        self.now + spec.lifecycle.killtime.unwrap_or(self.policy.kill_time)
+    }
+
+    /// Queues the stop signal of `spec`, with SIGKILL due at its killtime.
+    fn stop(&mut self, pid: Pid, spec: &ProcSpec, delay: Duration, then: Then) -> Proc {
+        self.signal(pid, spec.lifecycle.stop_signal);
         Proc::Stopping(Stop {
             pid,
-            kill_at: Some(self.now + self.policy.kill_time),
+            kill_at: Some(self.kill_at(spec)),
             delay,
             then,
         })
+    }
+
+    /// A RESTART while a stop is under way: it is one already, unless a
+    /// STOP holds the name; one waiting out a backoff, or one that exited
+    /// for good, starts at once when it is over.
+    fn restart_stopping(&self, stop: Stop) -> Stop {
+        match stop.then {
+            Then::Hold => {
+                tracing::warn!(name = %self.name, "held by STOP; not restarting (send START to release it)");
+                stop
+            }
+            Then::RestartAt(_) | Then::Exited => stop.then(Then::Restart),
+            Then::Restart | Then::Start(_) | Then::Remove => stop,
+        }
     }
 
     /// Queues SIGKILL now; none is due any more.
@@ -384,9 +570,11 @@ impl Ctx<'_> {
 
     /// The shell's child for a spawn asked for: it runs if it is still what
     /// is wanted; otherwise it is stopped toward what is.
-    fn spawned(&mut self, pid: Pid, spec: &Arc<ProcSpec>, delay: Duration) -> Proc {
+    /// A STOP that came meanwhile (`held`) stops it at once, held.
+    fn spawned(&mut self, pid: Pid, spec: &Arc<ProcSpec>, delay: Duration, held: bool) -> Proc {
         let then = match self.wanted() {
             None => Then::Remove,
+            Some(_) if held => Then::Hold,
             Some(want) if !Arc::ptr_eq(want, spec) && **want != **spec => {
                 Then::Start(Arc::clone(want))
             }
@@ -395,19 +583,26 @@ impl Ctx<'_> {
                     pid,
                     since: self.now,
                     delay,
+                    spec: Arc::clone(spec),
                 };
             }
         };
-        self.stop(pid, delay, then)
+        self.stop(pid, spec, delay, then)
     }
 
     /// A spawn asked for failed: an instant death, retried after its
     /// backoff if it is still wanted.
-    fn spawn_failed(&mut self, error: &str, delay: Duration) -> Option<Proc> {
+    /// (A failed start is not an exit: it is retried whatever the restart
+    /// policy.) Held by a STOP that came meanwhile, it stays held.
+    fn spawn_failed(&mut self, error: &str, delay: Duration, held: bool) -> Option<Proc> {
         let Some(spec) = self.wanted().map(Arc::clone) else {
             tracing::error!("{}: cannot start: {error}", self.name);
             return None;
         };
+        if held {
+            tracing::error!("{}: cannot start: {error}; held by STOP", self.name);
+            return Some(Proc::Held);
+        }
         let (wait, next) = after_exit(self.policy, Duration::ZERO, delay);
         tracing::error!(
             "{}: cannot start: {error}; retrying in {}s",
@@ -453,7 +648,9 @@ impl Ctx<'_> {
         keep
     }
 
-    /// A running child died: the restart policy decides when it starts again.
+    /// A running child died: its restart policy decides whether it starts
+    /// again, the backoff when. An essential one that is not restarted
+    /// ends the colony (`ended`).
     fn died(
         &mut self,
         pid: Pid,
@@ -461,12 +658,24 @@ impl Ctx<'_> {
         group_alive: bool,
         since: Instant,
         delay: Duration,
+        spec: &ProcSpec,
     ) -> Option<Proc> {
         let (delay, then) = match self.wanted() {
-            Some(_) => {
+            Some(_) if spec.lifecycle.restarts(status) => {
                 let lived = self.now.saturating_duration_since(since);
                 let (wait, next) = after_exit(self.policy, lived, delay);
                 (next, Then::RestartAt(self.now + wait))
+            }
+            Some(_) => {
+                tracing::info!(
+                    name = %self.name,
+                    "{status:#}; not restarted (\"restart\": \"{}\")",
+                    spec.lifecycle.restart.as_str()
+                );
+                if spec.lifecycle.essential {
+                    self.ended = Some(status);
+                }
+                (delay, Then::Exited)
             }
             None => (delay, Then::Remove),
         };
@@ -475,10 +684,10 @@ impl Ctx<'_> {
             return self.finish(then, delay);
         }
         self.leaves_group(pid, status);
-        self.signal(pid, Sig::Term);
+        self.signal(pid, spec.lifecycle.stop_signal);
         Some(Proc::Draining(Stop {
             pid,
-            kill_at: Some(self.now + self.policy.kill_time),
+            kill_at: Some(self.kill_at(spec)),
             delay,
             then,
         }))
@@ -511,7 +720,12 @@ impl Ctx<'_> {
         let now = self.now;
         let (spec, until, delay) = match (then, self.wanted()) {
             (Then::Remove, Some(_) | None)
-            | (Then::Start(_) | Then::Restart | Then::RestartAt(_), None) => return None,
+            | (
+                Then::Start(_) | Then::Restart | Then::RestartAt(_) | Then::Hold | Then::Exited,
+                None,
+            ) => return None,
+            (Then::Hold, Some(_)) => return Some(Proc::Held),
+            (Then::Exited, Some(_)) => return Some(Proc::Exited { delay }),
             (Then::Start(spec), Some(_)) => (spec, now, self.policy.min_restart_delay),
             (Then::Restart, Some(spec)) => (Arc::clone(spec), now, delay),
             (Then::RestartAt(until), Some(spec)) => (Arc::clone(spec), until, delay),

@@ -911,9 +911,399 @@ fn a_config_invalid_when_first_seen_never_runs() {
     assert!(h.advance(100 * SEC).is_empty());
 }
 
+/// A valid config for `n` running `/bin/{n}` in group `g`, with `extra`
+/// keys (`, "restart": "never"`).
+fn configured_with(n: &str, extra: &str) -> Input {
+    let json = format!(r#"{{"args": ["/bin/{n}"], "group": ["g"]{extra}}}"#);
+    Input::Config(Change::Added {
+        name: name(n),
+        content: Arc::from(json.as_bytes()),
+    })
+}
+
+fn msg(m: Message) -> Input {
+    Input::Message(m)
+}
+
+fn stop_msg(n: &str) -> Input {
+    msg(Message::Stop { name: name(n) })
+}
+
+fn start_msg(n: &str) -> Input {
+    msg(Message::Start { name: name(n) })
+}
+
+fn restart_msg(n: &str) -> Input {
+    msg(Message::Restart { name: name(n) })
+}
+
+impl Harness {
+    fn exit_with(&mut self, pid: Pid, status: Exit) -> Vec<Action> {
+        self.feed(Input::Exited {
+            pid,
+            status,
+            group_alive: false,
+        })
+    }
+
+    fn held(&self) -> Vec<String> {
+        self.m.held().map(ToString::to_string).collect()
+    }
+}
+
+fn exits(actions: &[Action]) -> Vec<u8> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Exit(code) => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn on_failure_restarts_failures_but_not_success_codes() {
+    let mut h = Harness::new();
+    h.feed(configured_with(
+        "a",
+        r#", "restart": "on-failure", "success_exit_codes": [0, 3]"#,
+    ));
+    h.now += 2 * SEC;
+    let pid = h.pid("a");
+    assert_eq!(
+        spawns(&h.exit_with(pid, Exit::Code(1))),
+        ["a"],
+        "a failure restarts"
+    );
+    h.now += 2 * SEC;
+    let pid = h.pid("a");
+    assert_eq!(
+        spawns(&h.exit_with(pid, Exit::Signal(9))),
+        ["a"],
+        "a signal restarts"
+    );
+    h.now += 2 * SEC;
+    let pid = h.pid("a");
+    assert!(
+        h.exit_with(pid, Exit::Code(3)).is_empty(),
+        "a success code does not"
+    );
+    assert!(h.advance(100 * SEC).is_empty());
+    assert_eq!(h.m.poll_timeout(), None);
+    assert_eq!(
+        spawns(&h.feed(restart_msg("a"))),
+        ["a"],
+        "RESTART starts it"
+    );
+    h.now += 2 * SEC;
+    let pid = h.pid("a");
+    assert!(
+        h.exit_with(pid, Exit::Code(0)).is_empty(),
+        "0 is a success code too"
+    );
+}
+
+#[test]
+fn on_failure_keeps_the_backoff_for_quick_failures() {
+    let mut h = Harness::new();
+    h.feed(configured_with("a", r#", "restart": "on-failure""#));
+    let pid = h.pid("a");
+    h.now += Duration::from_millis(10);
+    assert!(
+        h.exit_with(pid, Exit::Code(1)).is_empty(),
+        "an instant death waits"
+    );
+    assert_eq!(spawns(&h.advance(SEC)), ["a"]);
+}
+
+#[test]
+fn never_stays_exited_until_a_restart_a_start_or_a_new_config() {
+    let mut h = Harness::new();
+    h.feed(configured_with("a", r#", "restart": "never""#));
+    h.now += 2 * SEC;
+    let pid = h.pid("a");
+    assert!(h.exit_with(pid, Exit::Code(1)).is_empty());
+    assert!(h.advance(100 * SEC).is_empty());
+    assert_eq!(h.m.pid_of(&name("a")), None);
+    assert_eq!(spawns(&h.feed(start_msg("a"))), ["a"], "START starts it");
+    let pid = h.pid("a");
+    assert!(h.exit_with(pid, Exit::Signal(15)).is_empty());
+    assert_eq!(
+        spawns(&h.feed(configured_with(
+            "a",
+            r#", "restart": "never", "env": {"X": "1"}"#
+        ))),
+        ["a"],
+        "a new config starts it"
+    );
+    let pid = h.pid("a");
+    assert!(h.exit_with(pid, Exit::Code(0)).is_empty());
+    assert_eq!(
+        spawns(&h.feed(msg(Message::RestartAll))),
+        ["a"],
+        "RESTART-ALL starts it"
+    );
+    let pid = h.pid("a");
+    assert!(h.exit_with(pid, Exit::Code(0)).is_empty());
+    assert_eq!(
+        spawns(&h.feed(restart_msg("a"))),
+        ["a"],
+        "RESTART starts it"
+    );
+}
+
+#[test]
+fn an_essential_process_ends_the_colony_with_its_status() {
+    for (extra, status, code) in [
+        (r#", "restart": "never""#, Exit::Code(7), 7),
+        (r#", "restart": "never""#, Exit::Signal(9), 137),
+        (r#", "restart": "on-failure""#, Exit::Code(0), 0),
+    ] {
+        let mut h = Harness::new();
+        h.feed(configured_with(
+            "main",
+            &format!(r#"{extra}, "essential": true"#),
+        ));
+        h.configure("side", "/bin/side");
+        let side = h.pid("side");
+        h.now += 2 * SEC;
+        let main = h.pid("main");
+        let acts = h.exit_with(main, status);
+        assert_eq!(
+            signals(&acts),
+            [(side, Sig::Term)],
+            "{extra}: the others are stopped"
+        );
+        assert!(spawns(&acts).is_empty() && exits(&acts).is_empty());
+        assert!(h.m.is_shutting_down());
+        assert_eq!(
+            exits(&h.exit_with(side, Exit::Signal(15))),
+            [code],
+            "{extra}"
+        );
+    }
+    // Restarted (a failure under on-failure, any exit under always): no end.
+    for extra in [r#", "restart": "on-failure""#, ""] {
+        let mut h = Harness::new();
+        h.feed(configured_with(
+            "main",
+            &format!(r#"{extra}, "essential": true"#),
+        ));
+        h.now += 2 * SEC;
+        let main = h.pid("main");
+        assert_eq!(
+            spawns(&h.exit_with(main, Exit::Code(1))),
+            ["main"],
+            "{extra}"
+        );
+        assert!(!h.m.is_shutting_down());
+    }
+}
+
+#[test]
+fn an_essential_process_left_with_its_group_alive_ends_once_it_drains() {
+    let mut h = Harness::new();
+    h.feed(configured_with(
+        "main",
+        r#", "restart": "never", "essential": true"#,
+    ));
+    let main = h.pid("main");
+    let acts = h.feed(Input::Exited {
+        pid: main,
+        status: Exit::Code(4),
+        group_alive: true,
+    });
+    assert_eq!(signals(&acts), [(main, Sig::Term)], "its group is stopped");
+    assert!(exits(&acts).is_empty(), "not before the group is gone");
+    assert_eq!(exits(&h.gone(main)), [4]);
+}
+
+#[test]
+fn a_process_is_stopped_with_its_stop_signal_and_killed_after_its_killtime() {
+    let mut h = Harness::new();
+    h.feed(configured_with(
+        "a",
+        r#", "stop_signal": "SIGUSR1", "killtime": 2"#,
+    ));
+    h.configure("b", "/bin/b");
+    let (a, b) = (h.pid("a"), h.pid("b"));
+    assert_eq!(signals(&h.feed(restart_msg("a"))), [(a, Sig::Usr1)]);
+    assert!(h.advance(Duration::from_millis(1999)).is_empty());
+    assert_eq!(
+        signals(&h.advance(Duration::from_millis(1))),
+        [(a, Sig::Kill)]
+    );
+    h.exit_with(a, Exit::Signal(9));
+    let a = h.pid("a");
+    // A shutdown too: each with its own signal and killtime.
+    let acts = h.feed(Input::Shutdown);
+    assert_eq!(signals(&acts), [(a, Sig::Usr1), (b, Sig::Term)]);
+    assert_eq!(signals(&h.advance(2 * SEC)), [(a, Sig::Kill)]);
+    assert_eq!(signals(&h.advance(3 * SEC)), [(b, Sig::Kill)]);
+    // A config change stops the old process with the old config's signal.
+    let mut h = Harness::new();
+    h.feed(configured_with("a", r#", "stop_signal": "INT""#));
+    let a = h.pid("a");
+    let acts = h.feed(configured_with("a", r#", "stop_signal": "QUIT""#));
+    assert_eq!(signals(&acts), [(a, Sig::Int)]);
+}
+
+#[test]
+fn a_stop_holds_a_running_process_down_until_start() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    h.configure("b", "/bin/b");
+    let pid = h.pid("a");
+    assert_eq!(signals(&h.feed(stop_msg("a"))), [(pid, Sig::Term)]);
+    assert_eq!(h.held(), ["a"], "held while it stops");
+    assert!(h.exit(pid).is_empty(), "not restarted");
+    assert!(h.advance(100 * SEC).is_empty());
+    assert_eq!(h.held(), ["a"]);
+    assert!(
+        h.feed(restart_msg("a")).is_empty(),
+        "RESTART of a held name"
+    );
+    for m in [
+        msg(Message::RestartAll),
+        msg(Message::RestartGroup { group: "g".into() }),
+    ] {
+        let b = h.pid("b");
+        assert_eq!(signals(&h.feed(m)), [(b, Sig::Term)], "only b restarts");
+        assert_eq!(spawns(&h.exit(b)), ["b"]);
+    }
+    // A new config is kept for START.
+    assert!(
+        h.configure("a", "/bin/new").is_empty(),
+        "a new config starts nothing"
+    );
+    assert_eq!(h.held(), ["a"]);
+    let acts = h.feed(start_msg("a"));
+    match acts.as_slice() {
+        [Action::Spawn { name: n, spec }] => {
+            assert_eq!(n.as_str(), "a");
+            assert_eq!(spec.args, ["/bin/new"], "START runs the new config");
+        }
+        other => panic!("expected one spawn, got {other:?}"),
+    }
+    assert!(h.held().is_empty());
+    // START of a running process does nothing.
+    assert!(h.feed(start_msg("a")).is_empty());
+}
+
+#[test]
+fn a_stop_holds_a_name_in_every_state() {
+    // Backoff.
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    assert!(h.exit(pid).is_empty(), "instant death: backoff");
+    assert!(h.feed(stop_msg("a")).is_empty());
+    assert!(
+        h.advance(100 * SEC).is_empty(),
+        "no spawn after the backoff"
+    );
+    assert_eq!(spawns(&h.feed(start_msg("a"))), ["a"]);
+    // Starting: the child is stopped as soon as it runs.
+    let mut h = Harness::new();
+    h.m.handle(h.now, configured("a", "/bin/a"));
+    assert!(matches!(h.m.poll_action(), Some(Action::Spawn { .. })));
+    h.m.handle(h.now, stop_msg("a"));
+    let acts = h.feed(Input::Spawned {
+        name: name("a"),
+        pid: Pid(7),
+    });
+    assert_eq!(signals(&acts), [(Pid(7), Sig::Term)]);
+    assert!(h.exit(Pid(7)).is_empty());
+    assert_eq!(h.held(), ["a"]);
+    // Starting, and the spawn fails: held, not retried.
+    let mut h = Harness::new();
+    h.m.handle(h.now, configured("a", "/bin/a"));
+    h.m.poll_action();
+    h.m.handle(h.now, stop_msg("a"));
+    h.feed(Input::SpawnFailed {
+        name: name("a"),
+        error: "x".into(),
+    });
+    assert!(h.advance(100 * SEC).is_empty());
+    assert_eq!(h.held(), ["a"]);
+    // Stopping for a restart: held once it is gone.
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.feed(restart_msg("a"));
+    assert!(h.feed(stop_msg("a")).is_empty(), "already stopping");
+    assert!(h.exit(pid).is_empty(), "held, not restarted");
+    assert_eq!(h.held(), ["a"]);
+    // Stopping after a STOP: a START restarts it once it is gone.
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.feed(stop_msg("a"));
+    assert!(h.feed(start_msg("a")).is_empty());
+    assert_eq!(spawns(&h.exit(pid)), ["a"]);
+    // Draining: held once the group is gone.
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.exit_leaving_group(pid);
+    h.feed(stop_msg("a"));
+    assert!(h.gone(pid).is_empty());
+    assert_eq!(h.held(), ["a"]);
+    // Exited for good (restart: never).
+    let mut h = Harness::new();
+    h.feed(configured_with("a", r#", "restart": "never""#));
+    let pid = h.pid("a");
+    h.exit(pid);
+    assert!(h.feed(stop_msg("a")).is_empty());
+    assert_eq!(h.held(), ["a"]);
+    assert!(
+        h.feed(restart_msg("a")).is_empty(),
+        "RESTART does not release it"
+    );
+    assert_eq!(spawns(&h.feed(start_msg("a"))), ["a"]);
+}
+
+#[test]
+fn removing_the_config_drops_the_hold_and_unknown_names_are_refused() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.feed(stop_msg("a"));
+    h.exit(pid);
+    h.feed(Input::Config(Change::Removed { name: name("a") }));
+    assert!(h.held().is_empty());
+    assert_eq!(spawns(&h.configure("a", "/bin/a")), ["a"], "back, not held");
+    assert!(h.feed(stop_msg("nope")).is_empty());
+    assert!(h.feed(start_msg("nope")).is_empty());
+    assert!(h.held().is_empty());
+    assert_eq!(h.m.poll_timeout(), None);
+}
+
+#[test]
+fn restored_holds_keep_their_names_from_ever_starting() {
+    let mut h = Harness::new();
+    h.m.restore_holds(h.now, [name("a"), name("gone")]);
+    assert!(h.configure("a", "/bin/a").is_empty(), "held: not started");
+    assert_eq!(spawns(&h.configure("b", "/bin/b")), ["b"]);
+    assert_eq!(h.m.forget_unconfigured(h.now), [name("gone")]);
+    assert_eq!(h.held(), ["a"]);
+    assert_eq!(spawns(&h.feed(start_msg("a"))), ["a"]);
+}
+
+#[test]
+fn a_held_colony_shuts_down_at_once() {
+    let mut h = Harness::new();
+    h.configure("a", "/bin/a");
+    let pid = h.pid("a");
+    h.feed(stop_msg("a"));
+    h.exit(pid);
+    assert_eq!(exits(&h.feed(Input::Shutdown)), [0]);
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeSet;
 
     #[derive(Clone, Debug)]
     enum Op {
@@ -928,11 +1318,15 @@ mod props {
         Advance(u16),
         FailNextSpawn,
         Shutdown,
+        Stop(u8),
+        Start(u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0..3u8, 0..2u8).prop_map(|(n, v)| Op::Configure(n, v)),
+            (0..3u8, 0..4u8).prop_map(|(n, v)| Op::Configure(n, v)),
+            (0..3u8).prop_map(Op::Stop),
+            (0..3u8).prop_map(Op::Start),
             (0..3u8).prop_map(Op::Remove),
             (0..3u8).prop_map(Op::Invalid),
             (0..3u8).prop_map(Op::Restart),
@@ -965,10 +1359,32 @@ mod props {
             let mut shut = false;
             let mut exits = 0;
             let names = ["a", "b", "c"];
+            // The model of the holds: configured names, and those a STOP holds.
+            let mut configured_names: BTreeSet<&str> = BTreeSet::new();
+            let mut held: BTreeSet<&str> = BTreeSet::new();
+            // Configs 2 and 3 are not always restarted.
+            let extras = ["", r#", "env": {"V": "1"}"#, r#", "restart": "never""#, r#", "restart": "on-failure""#];
             for op in ops {
                 match op {
-                    Op::Configure(n, v) => m.handle(now, configured(names[n as usize], &format!("/bin/{v}"))),
-                    Op::Remove(n) => m.handle(now, Input::Config(Change::Removed { name: name(names[n as usize]) })),
+                    Op::Configure(n, v) => {
+                        configured_names.insert(names[n as usize]);
+                        m.handle(now, configured_with(names[n as usize], extras[v as usize]));
+                    }
+                    Op::Remove(n) => {
+                        configured_names.remove(names[n as usize]);
+                        held.remove(names[n as usize]);
+                        m.handle(now, Input::Config(Change::Removed { name: name(names[n as usize]) }));
+                    }
+                    Op::Stop(n) => {
+                        if configured_names.contains(names[n as usize]) && !shut {
+                            held.insert(names[n as usize]);
+                        }
+                        m.handle(now, stop_msg(names[n as usize]));
+                    }
+                    Op::Start(n) => {
+                        held.remove(names[n as usize]);
+                        m.handle(now, start_msg(names[n as usize]));
+                    }
                     Op::Invalid(n) => m.handle(now, Input::Unusable { name: name(names[n as usize]), problem: "x".into() }),
                     Op::Restart(n) => m.handle(now, Input::Message(Message::Restart { name: name(names[n as usize]) })),
                     Op::RestartAll => m.handle(now, Input::Message(Message::RestartAll)),
@@ -978,7 +1394,8 @@ mod props {
                             if let Some(name) = live.remove(&pid).filter(|_| group_alive) {
                                 groups.insert(pid, name);
                             }
-                            m.handle(now, Input::Exited { pid, status: Exit::Signal(9), group_alive });
+                            let status = if group_alive { Exit::Code(0) } else { Exit::Signal(9) };
+                            m.handle(now, Input::Exited { pid, status, group_alive });
                         }
                     }
                     Op::GroupGone(n) => {
@@ -1000,6 +1417,7 @@ mod props {
                     match action {
                         Action::Spawn { name, .. } => {
                             prop_assert!(!shut, "spawned during shutdown");
+                            prop_assert!(!held.contains(name.as_str()), "{} spawned while held", name);
                             prop_assert!(!live.values().any(|v| v == name.as_str()), "two children for {}", name);
                             prop_assert!(!groups.values().any(|v| v == name.as_str()), "{} spawned while its group drains", name);
                             if std::mem::take(&mut fail_next) {
@@ -1017,6 +1435,10 @@ mod props {
                             exits += 1;
                         }
                     }
+                }
+                if !shut {
+                    let model: Vec<&str> = held.iter().copied().collect();
+                    prop_assert_eq!(m.held().map(Name::as_str).collect::<Vec<_>>(), model, "held names");
                 }
                 let mut draining: Vec<Pid> = m.draining().collect();
                 draining.sort();
