@@ -58,7 +58,7 @@ mod write;
 pub use cli::{CtlArgs, run};
 pub use error::CtlError;
 pub use number::Number;
-pub use ops::{add, remove, restart, restart_all, restart_group};
+pub use ops::{add, remove, restart, restart_all, restart_group, start, stop};
 pub use options::{AddOptions, Heartbeat, HttpCheck};
 pub use places::Places;
 pub use status::{ProcState, ProcStatus, status};

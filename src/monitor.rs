@@ -8,6 +8,7 @@
 
 mod args;
 mod event_loop;
+mod holds;
 mod pidfiles;
 mod state;
 mod strays;

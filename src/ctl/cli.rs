@@ -56,6 +56,24 @@ Example:
         /// The process name.
         name: String,
     },
+    /// Stop a process and keep it down, its config untouched, until `start`
+    /// (warns, but still sends, if it is not configured).
+    #[command(after_help = "\
+Example:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages stop web")]
+    Stop {
+        /// The process name.
+        name: String,
+    },
+    /// Release a process held by `stop` and start it now (warns, but still
+    /// sends, if it is not configured).
+    #[command(after_help = "\
+Example:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages start web")]
+    Start {
+        /// The process name.
+        name: String,
+    },
     /// Restart every process.
     #[command(after_help = "\
 Example:
@@ -260,6 +278,18 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             super::restart(&places, &name)?;
             if let Some(why) = super::ops::unconfigured_name(&places, &name) {
                 warn(&format!("{why}; the restart was sent anyway"));
+            }
+        }
+        CtlCommand::Stop { name } => {
+            super::stop(&places, &name)?;
+            if let Some(why) = super::ops::unconfigured_name(&places, &name) {
+                warn(&format!("{why}; the stop was sent anyway"));
+            }
+        }
+        CtlCommand::Start { name } => {
+            super::start(&places, &name)?;
+            if let Some(why) = super::ops::unconfigured_name(&places, &name) {
+                warn(&format!("{why}; the start was sent anyway"));
             }
         }
         CtlCommand::RestartAll => {

@@ -70,6 +70,21 @@ pub fn restart(places: &Places, name: &str) -> Result<PathBuf, CtlError> {
     send(places, &Message::Restart { name })
 }
 
+/// Asks the monitor to stop process `name` and hold it down, its config
+/// untouched, until [`start`] (`{"type": "STOP", "name": ...}`). Returns
+/// the message file's path.
+pub fn stop(places: &Places, name: &str) -> Result<PathBuf, CtlError> {
+    let name = check_name(name)?;
+    send(places, &Message::Stop { name })
+}
+
+/// Asks the monitor to release process `name`'s hold and start it now
+/// (`{"type": "START", "name": ...}`). Returns the message file's path.
+pub fn start(places: &Places, name: &str) -> Result<PathBuf, CtlError> {
+    let name = check_name(name)?;
+    send(places, &Message::Start { name })
+}
+
 /// Asks the monitor to restart every process (`{"type": "RESTART-ALL"}`).
 pub fn restart_all(places: &Places) -> Result<PathBuf, CtlError> {
     send(places, &Message::RestartAll)

@@ -243,6 +243,9 @@ fn is_fresh(meta: &fs::Metadata) -> bool {
 pub(crate) fn is_restart(message: &Message) -> bool {
     match message {
         Message::Restart { .. } | Message::RestartAll | Message::RestartGroup { .. } => true,
+        // A hold is no restart: a STOP sent while no monitor ran must still
+        // keep the process down (the monitor applies these first).
+        Message::Stop { .. } | Message::Start { .. } => false,
     }
 }
 

@@ -16,12 +16,13 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::JoinSet;
 
 use super::args::MonitorArgs;
+use super::holds::HoldsRecord;
 use super::pidfiles::PidFiles;
 use super::state::{ChildrenRecord, create_state_dir};
 use super::strays::{stop_orphans, stop_survivors};
 use super::watch::{Dirty, Watches};
 use crate::dirs::config::{ConfigDir, Unusable};
-use crate::dirs::messages::{MessagesDir, is_restart};
+use crate::dirs::messages::{MessagesDir, Pending, is_restart};
 use crate::process::output::relay;
 use crate::process::reap::reap_all;
 use crate::process::signal::{self, group_alive};
@@ -66,6 +67,8 @@ struct Shell {
     pid_files: PidFiles,
     /// The children started and not yet reaped, as `STATE/children.json`.
     children: ChildrenRecord,
+    /// The names a STOP holds, as `STATE/holds.json`.
+    holds: HoldsRecord,
 }
 
 impl Shell {
@@ -78,6 +81,7 @@ impl Shell {
             relays: JoinSet::new(),
             pid_files: PidFiles::new(args.pid.clone()),
             children: ChildrenRecord::new(args.state_dir()),
+            holds: HoldsRecord::new(args.state_dir()),
             args,
         })
     }
@@ -104,14 +108,12 @@ impl Shell {
         stop_survivors(previous, Duration::from_secs_f64(self.args.killtime)).await;
         // The previous monitor's record is replaced even if nothing starts.
         self.children.touch();
-        self.rescan(Dirty {
-            config: true,
-            messages: true,
-        });
+        self.first_scan();
         if let Some(code) = self.drive()? {
             return Ok(self.finish(code).await);
         }
         self.children.save();
+        self.save_holds();
         loop {
             let deadline = self.monitor.poll_timeout();
             let sleep = async {
@@ -154,6 +156,63 @@ impl Shell {
             }
             // One write for every spawn and exit of this wake-up.
             self.children.save();
+            self.save_holds();
+        }
+    }
+
+    /// Keeps `STATE/holds.json` current; not while shutting down, when every
+    /// state is forgotten but the holds must outlive this monitor.
+    fn save_holds(&mut self) {
+        if !self.monitor.is_shutting_down() {
+            self.holds.save(self.monitor.held());
+        }
+    }
+
+    /// The first look at both directories. The holds come first: the
+    /// previous monitor's, then the STOPs and STARTs waiting in the messages
+    /// directory (sent while no monitor ran, they still apply, in order), so
+    /// that nothing held starts even once; then the configs; then the other
+    /// messages. A hold whose name has no config is dropped.
+    fn first_scan(&mut self) {
+        let now = Instant::now();
+        let mut held = self.holds.load();
+        let mut from_messages = std::collections::BTreeSet::new();
+        let mut later = Vec::new();
+        for pending in self.messages.take() {
+            match Message::parse(&pending.bytes) {
+                Ok(Message::Stop { name }) => {
+                    tracing::info!("message {}: STOP {name}", pending.path.display());
+                    from_messages.insert(name.clone());
+                    held.insert(name);
+                }
+                Ok(Message::Start { name }) => {
+                    tracing::info!("message {}: START {name}", pending.path.display());
+                    from_messages.insert(name.clone());
+                    held.remove(&name);
+                }
+                Ok(_) | Err(_) => later.push(pending),
+            }
+        }
+        self.monitor.restore_holds(now, held);
+        self.rescan(Dirty {
+            config: true,
+            messages: false,
+        });
+        for name in self.monitor.forget_unconfigured(now) {
+            if !from_messages.contains(&name) {
+                tracing::info!(name = %name, "held, but no longer configured; hold dropped");
+            }
+        }
+        for name in from_messages {
+            if !self.monitor.is_configured(&name) {
+                tracing::warn!(
+                    "STOP/START: no configured process named {:?}; deleted",
+                    name.as_str()
+                );
+            }
+        }
+        for pending in later {
+            self.message(now, pending);
         }
     }
 
@@ -272,23 +331,28 @@ impl Shell {
         }
         if dirty.messages {
             for pending in self.messages.take() {
-                let file = pending.path.display();
-                match Message::parse(&pending.bytes) {
-                    // Nobody was there to handle it; the first start is the
-                    // restart it asked for.
-                    Ok(message) if pending.before_start && is_restart(&message) => {
-                        tracing::warn!(
-                            "message {file}: {message} was sent before this monitor started; \
-                             deleted without effect"
-                        );
-                    }
-                    Ok(message) => {
-                        tracing::info!("message {file}: {message}");
-                        self.monitor.handle(now, Input::Message(message));
-                    }
-                    Err(e) => tracing::error!("message {file}: {e}; deleted"),
-                }
+                self.message(now, pending);
             }
+        }
+    }
+
+    /// One message taken from the messages directory.
+    fn message(&mut self, now: Instant, pending: Pending) {
+        let file = pending.path.display();
+        match Message::parse(&pending.bytes) {
+            // Nobody was there to handle it; the first start is the
+            // restart it asked for.
+            Ok(message) if pending.before_start && is_restart(&message) => {
+                tracing::warn!(
+                    "message {file}: {message} was sent before this monitor started; \
+                     deleted without effect"
+                );
+            }
+            Ok(message) => {
+                tracing::info!("message {file}: {message}");
+                self.monitor.handle(now, Input::Message(message));
+            }
+            Err(e) => tracing::error!("message {file}: {e}; deleted"),
         }
     }
 
@@ -307,6 +371,12 @@ fn signal_group(name: &Name, pid: Pid, sig: Sig) {
     let signal = match sig {
         Sig::Term => Signal::SIGTERM,
         Sig::Kill => Signal::SIGKILL,
+        Sig::Int => Signal::SIGINT,
+        Sig::Quit => Signal::SIGQUIT,
+        Sig::Hup => Signal::SIGHUP,
+        Sig::Usr1 => Signal::SIGUSR1,
+        Sig::Usr2 => Signal::SIGUSR2,
+        Sig::Winch => Signal::SIGWINCH,
     };
     tracing::info!(name = %name, pid = pid.0, signal = %signal, "stopping");
     if let Err(e) = signal::signal_group(pid.0, signal) {

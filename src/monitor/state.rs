@@ -180,7 +180,7 @@ impl ChildrenRecord {
 
 /// Reads a regular file without following a symlink or blocking on a FIFO,
 /// up to [`MAX_RECORD`] bytes; `Ok(None)` when it does not exist.
-fn read_bounded(path: &Path) -> io::Result<Option<Vec<u8>>> {
+pub(super) fn read_bounded(path: &Path) -> io::Result<Option<Vec<u8>>> {
     let file = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
