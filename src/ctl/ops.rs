@@ -182,6 +182,18 @@ mod tests {
             ),
             (Message::RestartAll, r#"{"type": "RESTART-ALL"}"#),
             (
+                Message::Stop {
+                    name: Name::new("web").expect("valid name"),
+                },
+                r#"{"type": "STOP", "name": "web"}"#,
+            ),
+            (
+                Message::Start {
+                    name: Name::new("web").expect("valid name"),
+                },
+                r#"{"type": "START", "name": "web"}"#,
+            ),
+            (
                 Message::RestartGroup { group: "fe".into() },
                 r#"{"type": "RESTART-GROUP", "group": "fe"}"#,
             ),

@@ -230,6 +230,8 @@ const COMMANDS: &[&str] = &[
     "ctl add",
     "ctl remove",
     "ctl restart",
+    "ctl stop",
+    "ctl start",
     "ctl restart-all",
     "ctl restart-group",
     "ctl status",

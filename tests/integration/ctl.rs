@@ -887,6 +887,6 @@ fn the_readme_library_example_is_the_compiled_one() {
     #[expect(unused_imports, reason = "the paths themselves are the check")]
     use ncolony::ctl::{
         AddOptions, CtlArgs, CtlError, Heartbeat, HttpCheck, Number, Places, ProcState, ProcStatus,
-        add, remove, restart, restart_all, restart_group, run, status,
+        add, remove, restart, restart_all, restart_group, run, start, status, stop,
     };
 }
