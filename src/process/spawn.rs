@@ -130,7 +130,7 @@ pub(crate) fn spawn(
     if (spec.uid.is_some() || spec.gid.is_some()) && !ctx.is_root {
         return Err(SpawnError::NotRoot);
     }
-    let env = spec.child_env(name, |var| {
+    let env = spec.child_env(name, std::collections::BTreeMap::new(), |var| {
         std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
     });
     let search = env
