@@ -11,5 +11,6 @@ mod hostile_output;
 mod interop;
 mod log_lines;
 mod monitor;
+mod settings;
 mod side;
 mod strays;
