@@ -59,6 +59,7 @@ pub use cli::{CtlArgs, run};
 pub use error::CtlError;
 pub use number::Number;
 pub use ops::{add, remove, restart, restart_all, restart_group};
+pub use ncolony_core::spec::{Limit, Resource, Rlimit};
 pub use options::{AddOptions, Heartbeat, HttpCheck};
 pub use places::Places;
 pub use status::{ProcState, ProcStatus, status};
