@@ -53,16 +53,18 @@ mod options;
 mod places;
 mod pyjson;
 mod status;
+mod validate;
 mod write;
 
 pub use cli::{CtlArgs, run};
 pub use error::CtlError;
+pub use ncolony_core::spec::{Limit, Resource, Rlimit};
 pub use number::Number;
 pub use ops::{add, remove, restart, restart_all, restart_group};
-pub use ncolony_core::spec::{Limit, Resource, Rlimit};
 pub use options::{AddOptions, Heartbeat, HttpCheck};
 pub use places::Places;
 pub use status::{ProcState, ProcStatus, status};
+pub use validate::{Finding, Validation, validate};
 
 /// The README's library example (section "Library"), compiled by
 /// `cargo test --doc` so that it cannot drift from the API; an integration

@@ -79,6 +79,16 @@ Examples:
   ncolony ctl --config /srv/colony/config --messages /srv/colony/messages status
   ncolony ctl status --pid /run/colony --json")]
     Status(StatusArgs),
+    /// Check config files as the monitor would, without touching the colony
+    /// (exit 1 if any has a problem).
+    #[command(after_help = "\
+Examples:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages validate
+  ncolony ctl validate web worker")]
+    Validate {
+        /// Only these processes (each must be configured); every one by default.
+        names: Vec<String>,
+    },
 }
 
 /// Arguments of `ncolony ctl add`.
@@ -383,6 +393,44 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 other => other.context("writing the status to stdout")?,
             }
         }
+        CtlCommand::Validate { names } => {
+            let found = super::validate(&places, &names)?;
+            let mut text = String::new();
+            for line in found.problems.iter().chain(&found.warnings) {
+                text.push_str(&format!("{line}\n"));
+            }
+            if found.is_ok() {
+                let configs = if found.checked == 1 {
+                    "config"
+                } else {
+                    "configs"
+                };
+                let warnings = match found.warnings.len() {
+                    0 => String::new(),
+                    1 => " (1 warning)".to_owned(),
+                    n => format!(" ({n} warnings)"),
+                };
+                text.push_str(&format!(
+                    "{} {configs} in {}: no problems{warnings}\n",
+                    found.checked,
+                    places.config.display()
+                ));
+            }
+            print(&text)?;
+            if !found.is_ok() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a command's output to stdout; a closed pipe (`| head`) is the
+/// reader's choice, not a failure.
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
 }

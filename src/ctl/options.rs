@@ -173,7 +173,9 @@ pub struct AddOptions {
 
 /// The stop signals a config may name (`"stop_signal"`), each also
 /// accepted with a `SIG` prefix.
-pub(super) const STOP_SIGNALS: &[&str] = &["TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL", "WINCH"];
+pub(super) const STOP_SIGNALS: &[&str] = &[
+    "TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL", "WINCH",
+];
 
 /// The restart policies (`"restart"`).
 pub(super) const RESTART_POLICIES: &[&str] = &["always", "on-failure", "never"];
@@ -477,7 +479,9 @@ impl AddOptions {
             details.insert("nice".into(), nice.into());
         }
         if let Some(limits) = &self.rlimits {
-            let limits = limits.iter().map(|(r, l)| (r.name().to_owned(), l.to_json()));
+            let limits = limits
+                .iter()
+                .map(|(r, l)| (r.name().to_owned(), l.to_json()));
             details.insert("rlimits".into(), Value::Object(limits.collect()));
         }
         if let Some(files) = &self.env_files {
@@ -631,7 +635,10 @@ mod tests {
             )
         );
         assert!(options.check().is_ok());
-        assert_eq!(AddOptions::new("x").umask(0).config_text(), r#"{"args": ["x"], "umask": "000"}"#);
+        assert_eq!(
+            AddOptions::new("x").umask(0).config_text(),
+            r#"{"args": ["x"], "umask": "000"}"#
+        );
     }
 
     #[test]
@@ -641,7 +648,10 @@ mod tests {
             other => panic!("accepted: {other:?}"),
         };
         let x = || AddOptions::new("x");
-        assert_eq!(refused(x().cwd("srv")), r#"--cwd: must be an absolute path, found "srv""#);
+        assert_eq!(
+            refused(x().cwd("srv")),
+            r#"--cwd: must be an absolute path, found "srv""#
+        );
         assert!(refused(x().umask(0o1000)).starts_with("--umask"));
         assert!(refused(x().nice(20)).starts_with("--nice: 20 is not a nice value"));
         assert!(refused(x().nice(-21)).starts_with("--nice"));
