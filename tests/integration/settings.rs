@@ -4,6 +4,7 @@
 //! new key and `ctl validate`.
 
 use std::fs;
+use std::process::Output;
 
 use serde_json::json;
 
@@ -250,4 +251,182 @@ fn a_bad_setting_makes_the_process_invalid() {
     );
     c.wait_pids("fine", 1);
     assert!(c.recorded_pids("lots").is_empty());
+}
+
+// ---- ctl ----------------------------------------------------------------
+
+fn ctl(c: &Colony, args: &[&str]) -> Output {
+    ncolony()
+        .arg("ctl")
+        .arg("--config")
+        .arg(&c.config)
+        .arg("--messages")
+        .arg(&c.messages)
+        .args(args)
+        .output()
+        .expect("run ncolony ctl")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn ctl_add_writes_every_new_flag_after_the_original_keys() {
+    let c = Colony::new();
+    let out = ctl(
+        &c,
+        &[
+            "add",
+            "web",
+            "--cmd",
+            "/bin/x",
+            "--essential",
+            "--success-exit-code",
+            "0",
+            "--success-exit-code",
+            "3",
+            "--restart",
+            "on-failure",
+            "--killtime",
+            "2.5",
+            "--stop-signal",
+            "SIGINT",
+            "--env-file",
+            "/etc/a.env",
+            "--env-file",
+            "-/etc/b.env",
+            "--rlimit",
+            "nofile=1024:4096",
+            "--rlimit",
+            "core=unlimited",
+            "--rlimit",
+            "nproc=50",
+            "--nice",
+            "-5",
+            "--umask",
+            "027",
+            "--cwd",
+            "/srv",
+            "--env-inherit",
+            "HOME",
+            "--group",
+            "g",
+            "--env",
+            "A=1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_to_string(c.config.join("web")).expect("config"),
+        concat!(
+            r#"{"args": ["/bin/x"], "env": {"A": "1"}, "env_inherit": ["HOME"], "group": ["g"], "#,
+            r#""cwd": "/srv", "umask": "027", "nice": -5, "#,
+            r#""rlimits": {"nofile": [1024, 4096], "core": "unlimited", "nproc": 50}, "#,
+            r#""env_file": ["/etc/a.env", "-/etc/b.env"], "stop_signal": "SIGINT", "killtime": 2.5, "#,
+            r#""restart": "on-failure", "success_exit_codes": [0, 3], "essential": true}"#
+        )
+    );
+}
+
+#[test]
+fn ctl_add_refuses_bad_setting_values_as_usage_errors_naming_the_flag() {
+    let c = Colony::new();
+    for (flag, value, needle) in [
+        ("--cwd", "srv", "must be an absolute path"),
+        ("--umask", "999", "octal digits"),
+        ("--umask", "abc", "octal digits"),
+        ("--nice", "20", "-20 to 19"),
+        ("--nice", "-21", "-20 to 19"),
+        ("--rlimit", "nofile=lots", "not a non-negative integer"),
+        ("--rlimit", "nofiles=1", "unknown limit \"nofiles\""),
+        ("--rlimit", "nofile=2:1", "above its hard limit"),
+        ("--rlimit", "nofile", "not NAME=VALUE"),
+        ("--env-file", "app.env", "must be an absolute path"),
+        ("--stop-signal", "STOP", "not a stop signal"),
+        ("--killtime", "-1", "0 or more"),
+        (
+            "--restart",
+            "sometimes",
+            "possible values: always, on-failure, never",
+        ),
+        ("--success-exit-code", "256", "0..=255"),
+    ] {
+        let out = ctl(&c, &["add", "web", "--cmd", "/bin/x", flag, value]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(
+            err.contains(flag) && err.contains(needle),
+            "{flag} {value}: {err}"
+        );
+        assert!(
+            !c.config.join("web").exists(),
+            "{flag} {value} wrote a file"
+        );
+    }
+}
+
+#[test]
+fn ctl_validate_prints_one_line_per_problem_and_exits_1() {
+    let c = Colony::new();
+    c.write_config(
+        "web",
+        r#"{"args": ["/bin/x"], "rlimits": {"nofile": "lots"}, "cwd": "srv"}"#,
+    );
+    c.write_config("ok", r#"{"args": ["/bin/x"], "grup": ["g"]}"#);
+    c.write_config("broken", "{");
+    let out = ctl(&c, &["validate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        concat!(
+            "broken: invalid JSON: EOF while parsing an object at line 1 column 1\n",
+            "web: \"cwd\" must be an absolute path, found \"srv\"\n",
+            "web: \"rlimits\".\"nofile\" must be a non-negative integer, \"unlimited\" or [soft, hard], found \"lots\"\n",
+            "ok: warning: unknown key \"grup\" (ignored); did you mean \"group\"?\n",
+        )
+    );
+    // Only the names asked for; one that is not configured is a problem.
+    let out = ctl(&c, &["validate", "ok"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "ok: warning: unknown key \"grup\" (ignored); did you mean \"group\"?\n\
+             1 config in {}: no problems (1 warning)\n",
+            c.config.display()
+        )
+    );
+    let out = ctl(&c, &["validate", "ok", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with(&format!("nope: not configured in {}\n", c.config.display())),
+        "{}",
+        text(&out.stdout)
+    );
+    fs::remove_file(c.config.join("web")).expect("rm");
+    fs::remove_file(c.config.join("broken")).expect("rm");
+    c.write_config(
+        "db",
+        r#"{"args": ["/bin/x"], "nice": 5, "env_file": "-/etc/db.env"}"#,
+    );
+    let out = ctl(&c, &["validate"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).ends_with(&format!(
+            "2 configs in {}: no problems (1 warning)\n",
+            c.config.display()
+        )),
+        "{}",
+        text(&out.stdout)
+    );
+    // Nothing was touched: no message, no new file.
+    assert!(c.pending_messages().is_empty());
+    let mut names: Vec<_> = fs::read_dir(&c.config)
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["db", "ok"]);
 }
