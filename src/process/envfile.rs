@@ -63,10 +63,7 @@ pub(crate) fn parse(text: &str) -> Result<Vec<(String, String)>, LineError> {
         let mut i = 0;
         // Unquoted text not yet known to be trailing whitespace.
         let mut pending_space = String::new();
-        loop {
-            let Some(&c) = chars.get(i) else {
-                break;
-            };
+        while let Some(&c) = chars.get(i) {
             i += 1;
             match c {
                 '\'' | '"' => {
