@@ -10,7 +10,8 @@
 //! One job per file: [`Places`] (where a colony is), [`Number`] (option
 //! values written as Python writes them), [`CtlError`], the builder
 //! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`]), the operations ([`add`],
-//! [`remove`], [`restart`], ...), [`status`], and the command line ([`run`]).
+//! [`remove`], [`restart`], ...), [`status`], [`validate`], and the command
+//! line ([`run`]).
 //! Behind them: Python-compatible JSON text (`pyjson`) and message file
 //! names that sort in send order (`write`).
 //!
