@@ -133,6 +133,28 @@ fn settings_apply_before_the_uid_switch() {
 }
 
 #[test]
+fn the_cwd_is_entered_as_the_user() {
+    require_root("uid needs root");
+    use std::os::unix::fs::PermissionsExt;
+    let c = Colony::new();
+    // Root may enter it; nobody may not.
+    let private = c.work.join("private");
+    fs::create_dir(&private).expect("mkdir");
+    fs::set_permissions(&private, fs::Permissions::from_mode(0o700)).expect("chmod");
+    c.write_config(
+        "nobody",
+        &json!({"args": ["/bin/sleep", "1000"], "uid": 65534, "gid": 65534,
+                "cwd": private.display().to_string()})
+        .to_string(),
+    );
+    let m = c.monitor(&["--frequency", "600"]);
+    m.wait_log(&format!(
+        "nobody: cannot start: \"cwd\" {}: EACCES: Permission denied; retrying in",
+        private.display()
+    ));
+}
+
+#[test]
 fn env_files_sit_under_env_and_env_inherit_and_are_read_at_each_start() {
     let c = Colony::new();
     let file = c.work.join("app.env");
