@@ -10,7 +10,8 @@
 //! One job per file: [`Places`] (where a colony is), [`Number`] (option
 //! values written as Python writes them), [`CtlError`], the builder
 //! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`]), the operations ([`add`],
-//! [`remove`], [`restart`], ...), [`status`], and the command line ([`run`]).
+//! [`remove`], [`restart`], ...), [`status`], [`validate`], and the command
+//! line ([`run`]).
 //! Behind them: Python-compatible JSON text (`pyjson`) and message file
 //! names that sort in send order (`write`).
 //!
@@ -53,15 +54,18 @@ mod options;
 mod places;
 mod pyjson;
 mod status;
+mod validate;
 mod write;
 
 pub use cli::{CtlArgs, run};
 pub use error::CtlError;
+pub use ncolony_core::spec::{Limit, Resource, Rlimit};
 pub use number::Number;
 pub use ops::{add, remove, restart, restart_all, restart_group, start, stop};
 pub use options::{AddOptions, Heartbeat, HttpCheck};
 pub use places::Places;
 pub use status::{ProcState, ProcStatus, status};
+pub use validate::{Finding, Validation, validate};
 
 /// The README's library example (section "Library"), compiled by
 /// `cargo test --doc` so that it cannot drift from the API; an integration

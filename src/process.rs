@@ -3,6 +3,7 @@
 //! process groups, the one reaper, relaying output line by line, and
 //! reading `/proc`.
 
+pub(crate) mod envfile;
 pub(crate) mod output;
 pub(crate) mod procfs;
 pub(crate) mod reap;

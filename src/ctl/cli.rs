@@ -7,6 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
+use ncolony_core::spec::{self, Resource, Rlimit};
+
+use super::options::{check_nice, check_stop_signal};
 use super::{AddOptions, Heartbeat, HttpCheck, Number, Places, status};
 
 /// Arguments of `ncolony ctl`.
@@ -94,6 +97,16 @@ Examples:
   ncolony ctl --config /srv/colony/config --messages /srv/colony/messages status
   ncolony ctl status --pid /run/colony --json")]
     Status(StatusArgs),
+    /// Check config files as the monitor would, without touching the colony
+    /// (exit 1 if any has a problem).
+    #[command(after_help = "\
+Examples:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages validate
+  ncolony ctl validate web worker")]
+    Validate {
+        /// Only these processes (each must be configured); every one by default.
+        names: Vec<String>,
+    },
 }
 
 /// Arguments of `ncolony ctl add`.
@@ -127,6 +140,40 @@ pub(crate) struct AddArgs {
     /// Put the process in this restart group (repeatable).
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
+    /// Run the process in this directory (absolute).
+    #[arg(long, value_name = "DIR", value_parser = cwd_flag)]
+    pub cwd: Option<String>,
+    /// The file-mode creation mask, in octal (e.g. 027).
+    #[arg(long, value_name = "OCTAL", value_parser = umask_flag)]
+    pub umask: Option<u32>,
+    /// The signal that stops the process [default: TERM].
+    #[arg(long, value_name = "SIGNAL", value_parser = stop_signal_flag)]
+    pub stop_signal: Option<String>,
+    /// Seconds between the stop signal and SIGKILL for this process
+    /// (overrides the monitor's --killtime).
+    #[arg(long, value_name = "SECONDS", value_parser = non_negative)]
+    pub killtime: Option<Number>,
+    /// Set a resource limit: NAME=N, NAME=SOFT:HARD or NAME=unlimited
+    /// (repeatable; NAME as in setrlimit: nofile, nproc, core, as, ...).
+    #[arg(long = "rlimit", value_name = "NAME=VALUE", value_parser = rlimit_flag)]
+    pub rlimits: Vec<(Resource, Rlimit)>,
+    /// The nice value, -20 to 19.
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = nice_flag)]
+    pub nice: Option<i32>,
+    /// Read KEY=VALUE lines from this file at each start (repeatable;
+    /// absolute; -PATH when a missing file is fine).
+    #[arg(long = "env-file", value_name = "PATH", allow_hyphen_values = true, value_parser = env_file_flag)]
+    pub env_files: Vec<String>,
+    /// When to restart the process once it exits.
+    #[arg(long, value_name = "POLICY", value_parser = clap::builder::PossibleValuesParser::new(spec::Restart::ALL.map(spec::Restart::as_str)))]
+    pub restart: Option<String>,
+    /// An exit code that counts as success for --restart on-failure (repeatable).
+    #[arg(long = "success-exit-code", value_name = "N")]
+    pub success_exit_codes: Vec<u8>,
+    /// Stop the colony, and exit with this process's status, once it has
+    /// exited for good.
+    #[arg(long)]
+    pub essential: bool,
     /// Enable heartbeat checking: the status file (or directory) the process touches.
     #[arg(long, value_name = "PATH")]
     pub heartbeat_status: Option<String>,
@@ -171,6 +218,33 @@ fn positive(s: &str) -> Result<Number, String> {
     } else {
         Err(format!("{s:?} must be more than 0"))
     }
+}
+
+fn cwd_flag(s: &str) -> Result<String, String> {
+    spec::check_cwd(s).map(|()| s.to_owned())
+}
+
+fn umask_flag(s: &str) -> Result<u32, String> {
+    spec::parse_umask(s)
+}
+
+fn stop_signal_flag(s: &str) -> Result<String, String> {
+    check_stop_signal(s).map(|()| s.to_owned())
+}
+
+fn rlimit_flag(s: &str) -> Result<(Resource, Rlimit), String> {
+    spec::parse_rlimit_assignment(s)
+}
+
+fn nice_flag(s: &str) -> Result<i32, String> {
+    let n: i32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a nice value from -20 to 19"))?;
+    check_nice(n).map(|()| n)
+}
+
+fn env_file_flag(s: &str) -> Result<String, String> {
+    spec::EnvFile::parse(s).map(|_| s.to_owned())
 }
 
 fn non_negative(s: &str) -> Result<Number, String> {
@@ -224,6 +298,36 @@ impl AddArgs {
         }
         for group in &self.groups {
             o = o.group(group.as_str());
+        }
+        if let Some(dir) = &self.cwd {
+            o = o.cwd(dir.as_str());
+        }
+        if let Some(mask) = self.umask {
+            o = o.umask(mask);
+        }
+        if let Some(nice) = self.nice {
+            o = o.nice(nice);
+        }
+        for (resource, limit) in &self.rlimits {
+            o = o.rlimit(*resource, *limit);
+        }
+        for file in &self.env_files {
+            o = o.env_file(file.as_str());
+        }
+        if let Some(signal) = &self.stop_signal {
+            o = o.stop_signal(signal.as_str());
+        }
+        if let Some(killtime) = self.killtime {
+            o = o.killtime(killtime);
+        }
+        if let Some(policy) = &self.restart {
+            o = o.restart(policy.as_str());
+        }
+        for code in &self.success_exit_codes {
+            o = o.success_exit_code(*code);
+        }
+        if self.essential {
+            o = o.essential(true);
         }
         if let Some(path) = &self.heartbeat_status {
             let mut h = Heartbeat::new(path.as_str());
@@ -319,6 +423,44 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 other => other.context("writing the status to stdout")?,
             }
         }
+        CtlCommand::Validate { names } => {
+            let found = super::validate(&places, &names)?;
+            let mut text = String::new();
+            for line in found.problems.iter().chain(&found.warnings) {
+                text.push_str(&format!("{line}\n"));
+            }
+            if found.is_ok() {
+                let configs = if found.checked == 1 {
+                    "config"
+                } else {
+                    "configs"
+                };
+                let warnings = match found.warnings.len() {
+                    0 => String::new(),
+                    1 => " (1 warning)".to_owned(),
+                    n => format!(" ({n} warnings)"),
+                };
+                text.push_str(&format!(
+                    "{} {configs} in {}: no problems{warnings}\n",
+                    found.checked,
+                    places.config.display()
+                ));
+            }
+            print(&text)?;
+            if !found.is_ok() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a command's output to stdout; a closed pipe (`| head`) is the
+/// reader's choice, not a failure.
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
 }

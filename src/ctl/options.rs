@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use ncolony_core::spec;
+use ncolony_core::spec::{self, Resource, Rlimit};
 use serde_json::{Map, Value, json};
 
 use super::{CtlError, Number, pyjson};
@@ -140,9 +140,12 @@ impl HttpCheck {
 /// What [`add`](super::add) writes: the command and everything about how to run it.
 ///
 /// Keys appear in the file in the original's order: `args`, `env`, `uid`,
-/// `gid`, `env_inherit`, then `group`, `ncolony.beatcheck`,
+/// `gid`, `env_inherit`, then `group`, then the process settings (`cwd`,
+/// `umask`, `nice`, `rlimits`, `env_file`, `stop_signal`, `killtime`,
+/// `restart`, `success_exit_codes`, `essential`), then `ncolony.beatcheck`,
 /// `ncolony.httpcheck`, then the extras. A key is only written when it was
-/// set (`env` after the first [`env`](Self::env), and so on). Extras are
+/// set (`env` after the first [`env`](Self::env), and so on), so a config
+/// without the new settings is written exactly as before. Extras are
 /// merged last and win over every other key, as in the original.
 #[derive(Clone, Debug)]
 pub struct AddOptions {
@@ -153,9 +156,51 @@ pub struct AddOptions {
     gid: Option<u32>,
     env_inherit: Option<Vec<String>>,
     groups: Option<Vec<String>>,
+    cwd: Option<String>,
+    umask: Option<u32>,
+    nice: Option<i32>,
+    rlimits: Option<Vec<(Resource, Rlimit)>>,
+    env_files: Option<Vec<String>>,
+    stop_signal: Option<String>,
+    killtime: Option<Number>,
+    restart: Option<String>,
+    success_exit_codes: Option<Vec<u8>>,
+    essential: Option<bool>,
     heartbeat: Option<Heartbeat>,
     http_check: Option<HttpCheck>,
     extras: Map<String, Value>,
+}
+
+/// Checks a stop signal name as the monitor does: one of
+/// [`spec::STOP_SIGNALS`], with or without `SIG`.
+pub(super) fn check_stop_signal(s: &str) -> Result<(), String> {
+    match spec::stop_signal(s) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{s:?} is not a stop signal; one of {} (with or without SIG)",
+            spec::STOP_SIGNALS.join(", ")
+        )),
+    }
+}
+
+/// Checks a restart policy as the monitor does: one of [`spec::Restart`]'s words.
+pub(super) fn check_restart(s: &str) -> Result<(), String> {
+    match spec::Restart::from_word(s) {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "{s:?} is not a restart policy; one of {}",
+            spec::Restart::ALL.map(spec::Restart::as_str).join(", ")
+        )),
+    }
+}
+
+/// Checks a nice value: -20 to 19.
+pub(super) fn check_nice(n: i32) -> Result<(), String> {
+    if spec::NICE_RANGE.contains(&i64::from(n)) {
+        Ok(())
+    } else {
+        Err(format!("{n} is not a nice value from -20 to 19"))
+    }
 }
 
 impl AddOptions {
@@ -169,6 +214,16 @@ impl AddOptions {
             gid: None,
             env_inherit: None,
             groups: None,
+            cwd: None,
+            umask: None,
+            nice: None,
+            rlimits: None,
+            env_files: None,
+            stop_signal: None,
+            killtime: None,
+            restart: None,
+            success_exit_codes: None,
+            essential: None,
             heartbeat: None,
             http_check: None,
             extras: Map::new(),
@@ -235,6 +290,81 @@ impl AddOptions {
     /// Adds the process to restart group `group`.
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.groups.get_or_insert_with(Vec::new).push(group.into());
+        self
+    }
+
+    /// Runs the process in this directory (`"cwd"`, an absolute path).
+    pub fn cwd(mut self, dir: impl Into<String>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets the file-mode creation mask (`"umask"`, written as octal
+    /// digits: `0o027` is `"027"`).
+    pub fn umask(mut self, mask: u32) -> Self {
+        self.umask = Some(mask);
+        self
+    }
+
+    /// Sets the nice value (`"nice"`, -20 to 19).
+    pub fn nice(mut self, nice: i32) -> Self {
+        self.nice = Some(nice);
+        self
+    }
+
+    /// Sets one resource limit (`"rlimits"`); setting one again replaces it.
+    pub fn rlimit(mut self, resource: Resource, limit: Rlimit) -> Self {
+        let limits = self.rlimits.get_or_insert_with(Vec::new);
+        match limits.iter_mut().find(|(r, _)| *r == resource) {
+            Some(slot) => slot.1 = limit,
+            None => limits.push((resource, limit)),
+        }
+        self
+    }
+
+    /// Adds an environment file read at each start (`"env_file"`): an
+    /// absolute path, `-PATH` when a missing file is fine.
+    pub fn env_file(mut self, path: impl Into<String>) -> Self {
+        self.env_files
+            .get_or_insert_with(Vec::new)
+            .push(path.into());
+        self
+    }
+
+    /// Sets the signal that stops the process (`"stop_signal"`: `TERM`,
+    /// `INT`, `QUIT`, `HUP`, `USR1`, `USR2`, `KILL`, `WINCH`, with or
+    /// without `SIG`).
+    pub fn stop_signal(mut self, signal: impl Into<String>) -> Self {
+        self.stop_signal = Some(signal.into());
+        self
+    }
+
+    /// Sets the seconds between the stop signal and SIGKILL for this
+    /// process (`"killtime"`), overriding the monitor's `--killtime`.
+    pub fn killtime(mut self, seconds: impl Into<Number>) -> Self {
+        self.killtime = Some(seconds.into());
+        self
+    }
+
+    /// Sets the restart policy (`"restart"`: `always`, `on-failure`, `never`).
+    pub fn restart(mut self, policy: impl Into<String>) -> Self {
+        self.restart = Some(policy.into());
+        self
+    }
+
+    /// Adds an exit code that counts as success for `on-failure`
+    /// (`"success_exit_codes"`).
+    pub fn success_exit_code(mut self, code: u8) -> Self {
+        self.success_exit_codes
+            .get_or_insert_with(Vec::new)
+            .push(code);
+        self
+    }
+
+    /// Makes the process essential (`"essential"`): once it exits for good,
+    /// the monitor stops the colony and exits with its status.
+    pub fn essential(mut self, essential: bool) -> Self {
+        self.essential = Some(essential);
         self
     }
 
@@ -314,6 +444,7 @@ impl AddOptions {
         if let Some(groups) = &self.groups {
             details.insert("group".into(), groups.clone().into());
         }
+        self.insert_settings(&mut details);
         if let Some(heartbeat) = &self.heartbeat {
             details.insert("ncolony.beatcheck".into(), heartbeat.to_json());
         }
@@ -325,11 +456,71 @@ impl AddOptions {
         pyjson::dumps(&details)
     }
 
+    /// The process settings, in their order, when set.
+    fn insert_settings(&self, details: &mut Map<String, Value>) {
+        if let Some(dir) = &self.cwd {
+            details.insert("cwd".into(), dir.as_str().into());
+        }
+        if let Some(mask) = self.umask {
+            details.insert("umask".into(), format!("{mask:03o}").into());
+        }
+        if let Some(nice) = self.nice {
+            details.insert("nice".into(), nice.into());
+        }
+        if let Some(limits) = &self.rlimits {
+            let limits = limits
+                .iter()
+                .map(|(r, l)| (r.name().to_owned(), l.to_json()));
+            details.insert("rlimits".into(), Value::Object(limits.collect()));
+        }
+        if let Some(files) = &self.env_files {
+            details.insert("env_file".into(), files.clone().into());
+        }
+        if let Some(signal) = &self.stop_signal {
+            details.insert("stop_signal".into(), signal.as_str().into());
+        }
+        if let Some(killtime) = self.killtime {
+            details.insert("killtime".into(), killtime.to_json());
+        }
+        if let Some(policy) = &self.restart {
+            details.insert("restart".into(), policy.as_str().into());
+        }
+        if let Some(codes) = &self.success_exit_codes {
+            details.insert("success_exit_codes".into(), codes.clone().into());
+        }
+        if let Some(essential) = self.essential {
+            details.insert("essential".into(), essential.into());
+        }
+    }
+
     /// Refuses what the monitor or a checker would refuse: an empty group, a
-    /// non-positive period, an empty URL...
+    /// non-positive period, an empty URL, a relative `cwd`, an unknown stop
+    /// signal or restart policy...
     pub(super) fn check(&self) -> Result<(), CtlError> {
         for group in self.groups.iter().flatten() {
             check_group(group)?;
+        }
+        let value = |what: &'static str| move |problem: String| CtlError::Value { what, problem };
+        if let Some(dir) = &self.cwd {
+            spec::check_cwd(dir).map_err(value("--cwd"))?;
+        }
+        if let Some(mask) = self.umask.filter(|m| *m > 0o777) {
+            return Err(value("--umask")(format!("{mask:o} is more than 777")));
+        }
+        if let Some(nice) = self.nice {
+            check_nice(nice).map_err(value("--nice"))?;
+        }
+        for file in self.env_files.iter().flatten() {
+            spec::EnvFile::parse(file).map_err(value("--env-file"))?;
+        }
+        if let Some(signal) = &self.stop_signal {
+            check_stop_signal(signal).map_err(value("--stop-signal"))?;
+        }
+        if let Some(killtime) = self.killtime {
+            killtime.check("--killtime", true)?;
+        }
+        if let Some(policy) = &self.restart {
+            check_restart(policy).map_err(value("--restart"))?;
         }
         if let Some(heartbeat) = &self.heartbeat {
             heartbeat.check()?;
@@ -399,5 +590,70 @@ mod tests {
             AddOptions::new("x").env_assignment("=v"),
             Err(CtlError::Env(_))
         ));
+    }
+
+    #[test]
+    fn process_settings_follow_the_original_keys_in_their_order() {
+        let limit = |s: &str| s.parse::<Rlimit>().expect("valid");
+        let options = AddOptions::new("/bin/x")
+            .essential(true)
+            .success_exit_code(0)
+            .success_exit_code(3)
+            .restart("on-failure")
+            .killtime(2.5)
+            .stop_signal("SIGINT")
+            .env_file("/etc/a.env")
+            .env_file("-/etc/b.env")
+            .rlimit(Resource::Nofile, limit("1"))
+            .rlimit(Resource::Core, limit("unlimited"))
+            .rlimit(Resource::Nofile, limit("1024:4096"))
+            .nice(-5)
+            .umask(0o27)
+            .cwd("/srv")
+            .group("g")
+            .env_inherit("HOME")
+            .heartbeat(Heartbeat::new("/s"));
+        assert_eq!(
+            options.config_text(),
+            concat!(
+                r#"{"args": ["/bin/x"], "env_inherit": ["HOME"], "group": ["g"], "cwd": "/srv", "#,
+                r#""umask": "027", "nice": -5, "rlimits": {"nofile": [1024, 4096], "core": "unlimited"}, "#,
+                r#""env_file": ["/etc/a.env", "-/etc/b.env"], "stop_signal": "SIGINT", "killtime": 2.5, "#,
+                r#""restart": "on-failure", "success_exit_codes": [0, 3], "essential": true, "#,
+                r#""ncolony.beatcheck": {"status": "/s", "period": 10, "grace": 3}}"#
+            )
+        );
+        assert!(options.check().is_ok());
+        assert_eq!(
+            AddOptions::new("x").umask(0).config_text(),
+            r#"{"args": ["x"], "umask": "000"}"#
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused_naming_the_flag() {
+        let refused = |o: AddOptions| match o.check() {
+            Err(CtlError::Value { what, problem }) => format!("{what}: {problem}"),
+            other => panic!("accepted: {other:?}"),
+        };
+        let x = || AddOptions::new("x");
+        assert_eq!(
+            refused(x().cwd("srv")),
+            r#"--cwd: must be an absolute path, found "srv""#
+        );
+        assert!(refused(x().umask(0o1000)).starts_with("--umask"));
+        assert!(refused(x().nice(20)).starts_with("--nice: 20 is not a nice value"));
+        assert!(refused(x().nice(-21)).starts_with("--nice"));
+        assert!(refused(x().env_file("a.env")).starts_with("--env-file: must be an absolute"));
+        assert!(refused(x().stop_signal("STOP")).starts_with("--stop-signal: \"STOP\" is not"));
+        assert!(refused(x().stop_signal("term")).starts_with("--stop-signal"));
+        assert!(refused(x().restart("sometimes")).starts_with("--restart: \"sometimes\""));
+        assert!(refused(x().killtime(-1.0)).starts_with("--killtime"));
+        for ok in ["TERM", "SIGTERM", "WINCH", "SIGKILL"] {
+            assert!(check_stop_signal(ok).is_ok(), "{ok}");
+        }
+        for ok in spec::Restart::ALL {
+            assert!(check_restart(ok.as_str()).is_ok());
+        }
     }
 }

@@ -11,10 +11,7 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use serde_json::{Map, Value};
 
-use super::places::check_dir;
 use super::{CtlError, Places, pyjson};
-use crate::dirs::config::{EntryName, entry_name, read_config};
-use crate::dirs::listing::names;
 
 /// One configured process, as [`status`] sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,49 +122,13 @@ pub fn status(places: &Places, pid_dir: Option<&Path>) -> Result<Vec<ProcStatus>
 /// refuse it, the problem in one line.
 pub(crate) type Config = (String, Result<ProcSpec, String>);
 
-/// Every config file the monitor would read, sorted by name.
+/// Every config file the monitor would read, sorted by name, its problems
+/// in one line.
 pub(crate) fn configs(places: &Places) -> Result<Vec<Config>, CtlError> {
-    check_dir("config", &places.config)?;
-    let read_error = |source| CtlError::Io {
-        action: "listing",
-        path: places.config.clone(),
-        source,
-    };
-    let mut list = Vec::new();
-    for file_name in names(&places.config).map_err(read_error)? {
-        // A name the monitor refuses is listed as invalid, escaped: it must
-        // not reach a terminal raw.
-        let name = match entry_name(&file_name) {
-            EntryName::Ignored => continue,
-            EntryName::Config(name) => name.to_string(),
-            EntryName::Refused(e) => {
-                let shown = file_name.to_string_lossy().escape_debug().to_string();
-                list.push((shown, Err(e.to_string())));
-                continue;
-            }
-            EntryName::NotUtf8 => {
-                list.push((
-                    format!("{file_name:?}"),
-                    Err("name is not UTF-8".to_owned()),
-                ));
-                continue;
-            }
-        };
-        let path = places.config.join(&file_name);
-        // Follow symlinks, as the monitor does; a vanished entry is skipped.
-        let Ok(meta) = fs::metadata(&path) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        // Read exactly as the monitor reads it: bounded, never blocking.
-        let spec = read_config(&path, &meta)
-            .and_then(|bytes| ProcSpec::parse(&bytes).map_err(|e| e.to_string()));
-        list.push((name, spec));
-    }
-    list.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(list)
+    Ok(super::validate::read_configs(places)?
+        .into_iter()
+        .map(|(name, spec)| (name, spec.map_err(|problems| problems.join("; "))))
+        .collect())
 }
 
 /// The pid in a pid file, if that process exists.

@@ -1,24 +1,28 @@
-//! Spawning a child: environment, executable lookup, uid/gid, its own process
-//! group, and one pipe that carries both its stdout and stderr.
+//! Spawning a child: environment (with its env files), executable lookup,
+//! working directory, umask, nice value, resource limits, uid/gid, its own
+//! process group, and one pipe that carries both its stdout and stderr.
 //!
 //! Children are started with `std::process::Command` and never waited on
 //! here: the reaper in [`super::reap`] is the only caller of `waitpid`.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use ncolony_core::spec::{Name, ProcSpec};
+use ncolony_core::spec::{self, Name, ProcSpec};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::libc;
 use nix::sys::prctl::set_pdeathsig;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-use nix::unistd::{Uid, getppid, pipe2};
+use nix::sys::stat::{Mode, umask};
+use nix::unistd::{Gid, Uid, getppid, pipe2};
+
+use super::envfile::{EnvFileError, read_all};
 
 /// Why a child could not be started. The text is the one line the monitor
 /// logs after `NAME: cannot start: `, so each variant carries its cause in
@@ -68,6 +72,125 @@ pub(crate) enum SpawnError {
     /// The kernel gave a pid that does not fit an `i32` (it never does).
     #[error("pid out of range")]
     PidOutOfRange,
+    /// An env file is missing, unreadable or malformed.
+    #[error(transparent)]
+    EnvFile(EnvFileError),
+    /// The working directory is missing or not a directory.
+    #[error("\"cwd\" {path}: {problem}")]
+    Cwd {
+        /// The directory.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A setting applied between fork and exec failed in the child.
+    #[error("{step}: {errno}")]
+    Setup {
+        /// The setting, e.g. `"rlimits"."nofile"`.
+        step: String,
+        /// Why it failed.
+        errno: Errno,
+    },
+}
+
+/// What the child was doing between fork and exec when a call failed.
+///
+/// std passes only the raw OS error of a failed `pre_exec` hook back to the
+/// parent, so the hook tags it with the step: `errno | step << 16` (an errno
+/// is below 4096). The parent decodes it with [`Step::decode`] and names the
+/// setting that failed instead of blaming the executable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Signals,
+    Nice,
+    Rlimit(spec::Resource),
+    Groups,
+    Gid,
+    Uid,
+    Cwd,
+    ParentDeath,
+}
+
+impl Step {
+    fn code(self) -> i32 {
+        match self {
+            Step::Signals => 1,
+            Step::Nice => 2,
+            Step::Groups => 3,
+            Step::Gid => 4,
+            Step::Uid => 5,
+            Step::Cwd => 6,
+            Step::ParentDeath => 7,
+            Step::Rlimit(r) => {
+                let index = spec::Resource::ALL
+                    .iter()
+                    .position(|x| *x == r)
+                    .expect("every resource is in ALL");
+                16 + i32::try_from(index).expect("15 resources")
+            }
+        }
+    }
+
+    fn from_code(code: i32) -> Option<Self> {
+        Some(match code {
+            1 => Step::Signals,
+            2 => Step::Nice,
+            3 => Step::Groups,
+            4 => Step::Gid,
+            5 => Step::Uid,
+            6 => Step::Cwd,
+            7 => Step::ParentDeath,
+            n => Step::Rlimit(*spec::Resource::ALL.get(usize::try_from(n.checked_sub(16)?).ok()?)?),
+        })
+    }
+
+    /// The error the hook returns: async-signal-safe (no allocation).
+    fn fail(self, errno: Errno) -> std::io::Error {
+        std::io::Error::from_raw_os_error(errno as i32 | self.code() << 16)
+    }
+
+    /// The step and errno of a tagged error, if it is one.
+    fn decode(error: &std::io::Error) -> Option<(Self, Errno)> {
+        let raw = error.raw_os_error()?;
+        let step = Step::from_code(raw >> 16)?;
+        Some((step, Errno::from_raw(raw & 0xffff)))
+    }
+
+    fn describe(self, spec: &ProcSpec) -> String {
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        match self {
+            Step::Signals => "resetting the signal dispositions".to_owned(),
+            Step::Nice => format!("\"nice\" {}", opt(spec.nice.map(|n| n.to_string()))),
+            Step::Rlimit(r) => format!("\"rlimits\".\"{r}\""),
+            Step::Groups => "clearing the supplementary groups".to_owned(),
+            Step::Gid => format!("\"gid\" {}", opt(spec.gid.map(|n| n.to_string()))),
+            Step::Uid => format!("\"uid\" {}", opt(spec.uid.map(|n| n.to_string()))),
+            Step::Cwd => format!("\"cwd\" {}", opt(spec.cwd.clone())),
+            Step::ParentDeath => "setting the parent-death signal".to_owned(),
+        }
+    }
+}
+
+/// nix's name for a resource.
+fn nix_resource(r: spec::Resource) -> Resource {
+    use spec::Resource as R;
+    match r {
+        R::Nofile => Resource::RLIMIT_NOFILE,
+        R::Nproc => Resource::RLIMIT_NPROC,
+        R::Core => Resource::RLIMIT_CORE,
+        R::As => Resource::RLIMIT_AS,
+        R::Data => Resource::RLIMIT_DATA,
+        R::Stack => Resource::RLIMIT_STACK,
+        R::Fsize => Resource::RLIMIT_FSIZE,
+        R::Memlock => Resource::RLIMIT_MEMLOCK,
+        R::Cpu => Resource::RLIMIT_CPU,
+        R::Nice => Resource::RLIMIT_NICE,
+        R::Rtprio => Resource::RLIMIT_RTPRIO,
+        R::Msgqueue => Resource::RLIMIT_MSGQUEUE,
+        R::Sigpending => Resource::RLIMIT_SIGPENDING,
+        R::Locks => Resource::RLIMIT_LOCKS,
+        R::Rss => Resource::RLIMIT_RSS,
+    }
 }
 
 /// A child that is running: its pid and the read end of its output pipe.
@@ -130,9 +253,33 @@ pub(crate) fn spawn(
     if (spec.uid.is_some() || spec.gid.is_some()) && !ctx.is_root {
         return Err(SpawnError::NotRoot);
     }
-    let env = spec.child_env(name, |var| {
+    // Read at each start, so a changed file applies at the next restart.
+    let from_files = read_all(&spec.env_files).map_err(SpawnError::EnvFile)?;
+    let env = spec.child_env(name, from_files, |var| {
         std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
     });
+    // Checked here to name the directory; the child changes into it after
+    // taking its uid, so that it can only enter what that user may.
+    let cwd = match &spec.cwd {
+        None => None,
+        Some(dir) => {
+            let problem = match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => None,
+                Ok(_) => Some("not a directory".to_owned()),
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(problem) = problem {
+                return Err(SpawnError::Cwd {
+                    path: dir.clone(),
+                    problem,
+                });
+            }
+            Some(CString::new(dir.as_str()).map_err(|_| SpawnError::Cwd {
+                path: dir.clone(),
+                problem: "contains a NUL byte".to_owned(),
+            })?)
+        }
+    };
     let search = env
         .get("PATH")
         .map(OsString::from)
@@ -154,39 +301,79 @@ pub(crate) fn spawn(
         .stdout(Stdio::from(write))
         .stderr(Stdio::from(write_err))
         .process_group(0);
-    if let Some(gid) = spec.gid {
-        cmd.gid(gid);
-    }
-    if let Some(uid) = spec.uid {
-        // std clears the supplementary groups itself before setuid.
-        cmd.uid(uid);
-    }
-    let clear_groups = spec.gid.is_some() && spec.uid.is_none();
-    let nofile_soft = ctx.nofile_soft;
+    // The uid and gid are switched in the hook rather than by std (which
+    // would do it before any hook): the limits and the nice value must be
+    // set while the child is still root, since raising a hard limit or
+    // lowering the nice value needs the privilege.
+    let (uid, gid) = (spec.uid, spec.gid);
+    // An explicit "rlimits"."nofile" wins over restoring the monitor's soft
+    // limit (the monitor raised its own).
+    let nofile_soft = ctx
+        .nofile_soft
+        .filter(|_| !spec.rlimits.contains_key(&spec::Resource::Nofile));
+    let limits: Vec<(spec::Resource, u64, u64)> = spec
+        .rlimits
+        .iter()
+        .map(|(r, l)| (*r, l.soft.as_raw(), l.hard.as_raw()))
+        .collect();
+    let mask = spec
+        .umask
+        .map(|m| Mode::from_bits_truncate(m as libc::mode_t));
+    let nice = spec.nice;
     let ignores_signals = ctx.ignores_signals;
     let monitor_pid = ctx.monitor_pid;
     // A hook costs std its posix_spawn fast path, but the parent-death
     // signal can only be set in the child.
     // SAFETY: the closure runs between fork and exec and makes only
-    // async-signal-safe system calls (sigaction, sigprocmask, setgroups,
-    // setrlimit, prctl, getppid); it allocates nothing and takes no locks.
+    // async-signal-safe system calls (sigaction, sigprocmask, umask,
+    // setpriority, setrlimit, setgid, setgroups, setuid, chdir, prctl,
+    // getppid) on values prepared before the fork; it allocates nothing
+    // and takes no locks.
     unsafe {
         cmd.pre_exec(move || {
             if ignores_signals {
-                clean_signals()?;
+                clean_signals().map_err(|e| {
+                    Step::Signals.fail(e.raw_os_error().map_or(Errno::EINVAL, Errno::from_raw))
+                })?;
             }
-            if clear_groups {
-                nix::unistd::setgroups(&[])?;
+            if let Some(mask) = mask {
+                umask(mask);
             }
             if let Some(soft) = nofile_soft {
-                let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-                setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+                let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+                    .map_err(|e| Step::Rlimit(spec::Resource::Nofile).fail(e))?;
+                setrlimit(Resource::RLIMIT_NOFILE, soft, hard)
+                    .map_err(|e| Step::Rlimit(spec::Resource::Nofile).fail(e))?;
             }
-            // Set after std's setuid/setgid, which clear it. If the monitor
-            // dies, the child gets SIGTERM, so a crash leaves nothing running.
+            for &(resource, soft, hard) in &limits {
+                setrlimit(nix_resource(resource), soft, hard)
+                    .map_err(|e| Step::Rlimit(resource).fail(e))?;
+            }
+            if let Some(nice) = nice {
+                // setpriority only reads its arguments (inside the block's SAFETY).
+                if libc::setpriority(libc::PRIO_PROCESS, 0, nice) == -1 {
+                    return Err(Step::Nice.fail(Errno::last()));
+                }
+            }
+            if let Some(gid) = gid {
+                nix::unistd::setgid(Gid::from_raw(gid)).map_err(|e| Step::Gid.fail(e))?;
+            }
+            if uid.is_some() || gid.is_some() {
+                // No supplementary group of the monitor's may survive a
+                // switch of user or group.
+                nix::unistd::setgroups(&[]).map_err(|e| Step::Groups.fail(e))?;
+            }
+            if let Some(uid) = uid {
+                nix::unistd::setuid(Uid::from_raw(uid)).map_err(|e| Step::Uid.fail(e))?;
+            }
+            if let Some(dir) = &cwd {
+                nix::unistd::chdir(dir.as_c_str()).map_err(|e| Step::Cwd.fail(e))?;
+            }
+            // Set after setuid/setgid, which clear it. If the monitor dies,
+            // the child gets SIGTERM, so a crash leaves nothing running.
             // The death that counts is the spawning thread's: the monitor
             // spawns from its main thread only, which lives as long as it.
-            set_pdeathsig(Signal::SIGTERM)?;
+            set_pdeathsig(Signal::SIGTERM).map_err(|e| Step::ParentDeath.fail(e))?;
             if getppid() != monitor_pid {
                 // The monitor died before the prctl: no signal will come.
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
@@ -194,9 +381,15 @@ pub(crate) fn spawn(
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|error| SpawnError::Exec {
-        program: program.clone(),
-        error,
+    let child = cmd.spawn().map_err(|error| match Step::decode(&error) {
+        Some((step, errno)) => SpawnError::Setup {
+            step: step.describe(spec),
+            errno,
+        },
+        None => SpawnError::Exec {
+            program: program.clone(),
+            error,
+        },
     })?;
     // Dropping `Child` neither waits nor kills: the reaper owns the pid now.
     let pid = i32::try_from(child.id()).map_err(|_| SpawnError::PidOutOfRange)?;
@@ -337,6 +530,20 @@ mod tests {
                 "/bin/x: No such file or directory (os error 2)",
             ),
             (SpawnError::PidOutOfRange, "pid out of range"),
+            (
+                SpawnError::Cwd {
+                    path: "/srv/x".into(),
+                    problem: "not a directory".into(),
+                },
+                r#""cwd" /srv/x: not a directory"#,
+            ),
+            (
+                SpawnError::Setup {
+                    step: r#""rlimits"."nofile""#.into(),
+                    errno: Errno::EPERM,
+                },
+                r#""rlimits"."nofile": EPERM: Operation not permitted"#,
+            ),
         ];
         for (error, text) in cases {
             assert_eq!(error.to_string(), text);
@@ -352,6 +559,22 @@ mod tests {
         assert_eq!(
             error.to_string(),
             format!("{}: not executable", file.display())
+        );
+    }
+
+    #[test]
+    fn a_failed_step_is_tagged_and_decoded() {
+        for step in [Step::Signals, Step::Nice, Step::Cwd, Step::ParentDeath]
+            .into_iter()
+            .chain(spec::Resource::ALL.map(Step::Rlimit))
+        {
+            let error = step.fail(Errno::EPERM);
+            assert_eq!(Step::decode(&error), Some((step, Errno::EPERM)));
+        }
+        // A plain errno (the exec itself failed) is not a step.
+        assert_eq!(
+            Step::decode(&std::io::Error::from_raw_os_error(libc::ENOENT)),
+            None
         );
     }
 }

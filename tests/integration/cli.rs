@@ -235,6 +235,7 @@ const COMMANDS: &[&str] = &[
     "ctl restart-all",
     "ctl restart-group",
     "ctl status",
+    "ctl validate",
     "beatcheck",
     "httpcheck",
     "scheduler",

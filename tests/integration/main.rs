@@ -12,5 +12,6 @@ mod interop;
 mod log_lines;
 mod monitor;
 mod policy;
+mod settings;
 mod side;
 mod strays;

@@ -11,7 +11,13 @@ use serde_json::Value;
 
 mod lifecycle;
 
-pub use lifecycle::{Lifecycle, Restart, stop_signal};
+pub use lifecycle::{Lifecycle, Restart, STOP_SIGNALS, stop_signal};
+
+mod settings;
+
+pub use settings::{
+    EnvFile, Limit, NICE_RANGE, Resource, Rlimit, check_cwd, parse_rlimit_assignment, parse_umask,
+};
 
 /// A process name: a config file name that the monitor will run.
 ///
@@ -181,6 +187,11 @@ pub const KNOWN_KEYS: &[&str] = &[
     "essential",
     "stop_signal",
     "killtime",
+    "cwd",
+    "umask",
+    "rlimits",
+    "nice",
+    "env_file",
 ];
 
 /// A top-level key of a config file that the monitor does not read and that
@@ -254,6 +265,16 @@ pub struct ProcSpec {
     /// How it is restarted and stopped (`restart`, `essential`,
     /// `stop_signal`, `killtime`, ...).
     pub lifecycle: Lifecycle,
+    /// The working directory (`"cwd"`, absolute); the monitor's when unset.
+    pub cwd: Option<String>,
+    /// The file-mode creation mask (`"umask"`); the monitor's when unset.
+    pub umask: Option<u32>,
+    /// Resource limits to set (`"rlimits"`); the rest are the monitor's.
+    pub rlimits: BTreeMap<Resource, Rlimit>,
+    /// The nice value (`"nice"`, -20 to 19); the monitor's when unset.
+    pub nice: Option<i32>,
+    /// Environment files read at each start (`"env_file"`), in order.
+    pub env_files: Vec<EnvFile>,
     /// The file's exact text, passed to the child as `NCOLONY_CONFIG`.
     pub text: String,
     /// Keys that look misspelled ([`unknown_keys`]); the monitor warns once
@@ -354,6 +375,11 @@ impl ProcSpec {
             Some(v) => strings(v, "group", &mut problems).unwrap_or_default(),
         };
         let lifecycle = Lifecycle::parse(&map, &mut problems);
+        let cwd = settings::cwd(&map, &mut problems);
+        let umask = settings::umask(&map, &mut problems);
+        let rlimits = settings::rlimits(&map, &mut problems);
+        let nice = settings::nice(&map, &mut problems);
+        let env_files = settings::env_files(&map, &mut problems);
         if !problems.is_empty() {
             return Err(SpecError { problems });
         }
@@ -365,20 +391,29 @@ impl ProcSpec {
             gid,
             groups,
             lifecycle,
+            cwd,
+            umask,
+            rlimits,
+            nice,
+            env_files,
             text,
             unknown_keys: unknown_keys(&map),
         })
     }
 
-    /// The child's full environment: `env`, then `env_inherit` (looked up with
-    /// `inherited`, "" when unset), then `NCOLONY_NAME` and `NCOLONY_CONFIG`.
-    /// Nothing else from the monitor's environment reaches the child.
+    /// The child's full environment: `from_files` (what the `env_file`s
+    /// set), then `env`, then `env_inherit` (looked up with `inherited`, ""
+    /// when unset), then `NCOLONY_NAME` and `NCOLONY_CONFIG`, each winning
+    /// over the ones before. Nothing else from the monitor's environment
+    /// reaches the child.
     pub fn child_env(
         &self,
         name: &Name,
+        from_files: BTreeMap<String, String>,
         inherited: impl Fn(&str) -> Option<String>,
     ) -> BTreeMap<String, String> {
-        let mut env = self.env.clone();
+        let mut env = from_files;
+        env.extend(self.env.clone());
         for var in &self.env_inherit {
             env.insert(var.clone(), inherited(var).unwrap_or_default());
         }
@@ -526,13 +561,21 @@ mod tests {
                        "env_inherit": ["B", "UNSET"]}"#;
         let spec = ProcSpec::parse(text.as_bytes()).expect("valid");
         let name = Name::new("web").expect("valid name");
-        let env = spec.child_env(&name, |v| (v == "B").then(|| "from-monitor".to_owned()));
+        let files = BTreeMap::from([
+            ("A".to_owned(), "file".to_owned()),
+            ("F".to_owned(), "file".to_owned()),
+            ("B".to_owned(), "file".to_owned()),
+        ]);
+        let env = spec.child_env(&name, files, |v| {
+            (v == "B").then(|| "from-monitor".to_owned())
+        });
+        assert_eq!(env["F"], "file");
         assert_eq!(env["A"], "1");
         assert_eq!(env["B"], "from-monitor");
         assert_eq!(env["UNSET"], "");
         assert_eq!(env["NCOLONY_NAME"], "web");
         assert_eq!(env["NCOLONY_CONFIG"], text);
-        assert_eq!(env.len(), 5);
+        assert_eq!(env.len(), 6);
     }
 
     #[test]
@@ -633,5 +676,163 @@ mod tests {
         );
         let clean = ProcSpec::parse(br#"{"args": ["x"], "group": [], "a.b": 1}"#).expect("valid");
         assert!(clean.unknown_keys.is_empty());
+    }
+
+    #[test]
+    fn process_settings_parse() {
+        let text = r#"{"args": ["x"], "cwd": "/srv/app", "umask": "027", "nice": -5,
+                       "rlimits": {"nofile": 4096, "core": "unlimited", "nproc": [10, 20],
+                                   "as": [1024, "unlimited"]},
+                       "env_file": ["/etc/a.env", "-/etc/b.env"]}"#;
+        let spec = ProcSpec::parse(text.as_bytes()).expect("valid");
+        assert_eq!(spec.cwd.as_deref(), Some("/srv/app"));
+        assert_eq!(spec.umask, Some(0o027));
+        assert_eq!(spec.nice, Some(-5));
+        let same = |n| Rlimit {
+            soft: Limit::Value(n),
+            hard: Limit::Value(n),
+        };
+        assert_eq!(spec.rlimits[&Resource::Nofile], same(4096));
+        assert_eq!(
+            spec.rlimits[&Resource::Core],
+            Rlimit {
+                soft: Limit::Unlimited,
+                hard: Limit::Unlimited
+            }
+        );
+        assert_eq!(
+            spec.rlimits[&Resource::Nproc],
+            Rlimit {
+                soft: Limit::Value(10),
+                hard: Limit::Value(20)
+            }
+        );
+        assert_eq!(spec.rlimits[&Resource::As].hard, Limit::Unlimited);
+        assert_eq!(
+            spec.env_files,
+            [
+                EnvFile {
+                    path: "/etc/a.env".into(),
+                    optional: false
+                },
+                EnvFile {
+                    path: "/etc/b.env".into(),
+                    optional: true
+                }
+            ]
+        );
+        let one = ProcSpec::parse(br#"{"args": ["x"], "env_file": "/e"}"#).expect("valid");
+        assert_eq!(one.env_files.len(), 1);
+        let none = ProcSpec::parse(br#"{"args": ["x"], "cwd": null, "nice": null}"#).expect("ok");
+        assert!(none.cwd.is_none() && none.nice.is_none() && none.rlimits.is_empty());
+        // Every name the README lists is known.
+        for r in Resource::ALL {
+            assert_eq!(Resource::from_name(r.name()), Some(r));
+        }
+        assert!(spec.unknown_keys.is_empty());
+    }
+
+    #[test]
+    fn bad_process_settings_name_their_key() {
+        let p = |extra: &str| problems(&format!(r#"{{"args": ["x"], {extra}}}"#));
+        assert_eq!(
+            p(r#""rlimits": {"nofile": "lots"}"#),
+            r#""rlimits"."nofile" must be a non-negative integer, "unlimited" or [soft, hard], found "lots""#
+        );
+        assert!(p(r#""rlimits": {"nofile": -1}"#).contains("found -1"));
+        assert!(p(r#""rlimits": {"nofile": [1, 2, 3]}"#).contains("found [1,2,3]"));
+        assert!(p(r#""rlimits": {"nofile": 1.5}"#).contains("\"rlimits\".\"nofile\" must be"));
+        assert_eq!(
+            p(r#""rlimits": {"nofile": [20, 10]}"#),
+            r#""rlimits"."nofile" soft limit 20 is above its hard limit 10"#
+        );
+        assert_eq!(
+            p(r#""rlimits": {"nofile": ["unlimited", 10]}"#),
+            r#""rlimits"."nofile" soft limit unlimited is above its hard limit 10"#
+        );
+        assert!(
+            p(r#""rlimits": {"files": 1}"#)
+                .starts_with(r#""rlimits" has an unknown limit "files" (known: nofile, nproc"#)
+        );
+        assert!(p(r#""rlimits": [1]"#).contains("\"rlimits\" must be an object"));
+        assert_eq!(
+            p(r#""cwd": "srv""#),
+            r#""cwd" must be an absolute path, found "srv""#
+        );
+        assert!(p(r#""cwd": 3"#).contains("\"cwd\" must be an absolute path, found a number"));
+        assert!(p(r#""cwd": """#).contains("\"cwd\" must be an absolute path"));
+        for bad in [r#""27a""#, r#""""#, r#""8""#, r#""01777""#, r#""1000""#] {
+            assert!(
+                p(&format!(r#""umask": {bad}"#)).starts_with("\"umask\" must be a string of octal"),
+                "{bad}"
+            );
+        }
+        assert!(p(r#""umask": 27"#).ends_with("found 27"));
+        assert_eq!(
+            p(r#""nice": 20"#),
+            r#""nice" must be an integer from -20 to 19, found 20"#
+        );
+        assert!(p(r#""nice": -21"#).contains("found -21"));
+        assert!(p(r#""nice": "5""#).contains(r#"found "5""#));
+        assert!(p(r#""nice": 1.0"#).contains("\"nice\" must be"));
+        assert_eq!(
+            p(r#""env_file": "a.env""#),
+            r#""env_file" must be an absolute path (optionally prefixed with "-"), found "a.env""#
+        );
+        assert!(
+            p(r#""env_file": ["/a", "-b"]"#).starts_with("\"env_file[1]\" must be an absolute")
+        );
+        assert!(
+            p(r#""env_file": ["/a", 1]"#)
+                .contains("\"env_file[1]\" must be an absolute path, found a number")
+        );
+        assert!(p(r#""env_file": {}"#).contains("\"env_file\" must be an absolute path or a list"));
+    }
+
+    #[test]
+    fn umask_and_rlimit_strings_parse() {
+        assert_eq!(parse_umask("027"), Ok(0o27));
+        assert_eq!(parse_umask("0"), Ok(0));
+        assert_eq!(parse_umask("0777"), Ok(0o777));
+        assert!(parse_umask("-1").is_err() && parse_umask("0o27").is_err());
+        let r = |s: &str| s.parse::<Rlimit>();
+        assert_eq!(
+            r("1024"),
+            Ok(Rlimit {
+                soft: Limit::Value(1024),
+                hard: Limit::Value(1024)
+            })
+        );
+        assert_eq!(
+            r("1:unlimited"),
+            Ok(Rlimit {
+                soft: Limit::Value(1),
+                hard: Limit::Unlimited
+            })
+        );
+        assert_eq!(
+            r("unlimited").map(Rlimit::to_json),
+            Ok(serde_json::json!("unlimited"))
+        );
+        assert_eq!(r("1:2").map(Rlimit::to_json), Ok(serde_json::json!([1, 2])));
+        assert_eq!(r("5").map(Rlimit::to_json), Ok(serde_json::json!(5)));
+        assert!(
+            r("2:1")
+                .expect_err("soft above hard")
+                .contains("above its hard limit")
+        );
+        assert!(r("lots").is_err() && r("-1").is_err() && r("1:").is_err() && r("").is_err());
+        assert_eq!(
+            parse_rlimit_assignment("nofile=1:2").map(|(res, _)| res),
+            Ok(Resource::Nofile)
+        );
+        assert!(
+            parse_rlimit_assignment("nofiles=1")
+                .expect_err("unknown")
+                .contains("unknown limit")
+        );
+        assert!(parse_rlimit_assignment("nofile").is_err());
+        assert!(EnvFile::parse("-").is_err() && EnvFile::parse("/a").is_ok());
+        assert!(check_cwd("/").is_ok() && check_cwd("./x").is_err());
     }
 }

@@ -23,6 +23,14 @@ pub enum Restart {
 }
 
 impl Restart {
+    /// Every policy, in the order the README lists them.
+    pub const ALL: [Restart; 3] = [Restart::Always, Restart::OnFailure, Restart::Never];
+
+    /// The policy a config file's word names, if it names one.
+    pub fn from_word(word: &str) -> Option<Restart> {
+        Restart::ALL.into_iter().find(|r| r.as_str() == word)
+    }
+
     /// The word the config file uses.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -78,12 +86,10 @@ impl Lifecycle {
         let mut out = Lifecycle::default();
         match map.get("restart") {
             None | Some(Value::Null) => {}
-            Some(Value::String(s)) => match s.as_str() {
-                "always" => out.restart = Restart::Always,
-                "on-failure" => out.restart = Restart::OnFailure,
-                "never" => out.restart = Restart::Never,
-                other => problems.push(format!(
-                    "\"restart\" must be \"always\", \"on-failure\" or \"never\", found {other:?}"
+            Some(Value::String(s)) => match Restart::from_word(s) {
+                Some(restart) => out.restart = restart,
+                None => problems.push(format!(
+                    "\"restart\" must be \"always\", \"on-failure\" or \"never\", found {s:?}"
                 )),
             },
             Some(other) => problems.push(format!(
@@ -128,8 +134,8 @@ impl Lifecycle {
             Some(Value::String(s)) => match stop_signal(s) {
                 Some(sig) => out.stop_signal = sig,
                 None => problems.push(format!(
-                    "\"stop_signal\" must be one of TERM, INT, QUIT, HUP, USR1, USR2, KILL, WINCH \
-                     (with or without SIG), found {s:?}"
+                    "\"stop_signal\" must be one of {} (with or without SIG), found {s:?}",
+                    STOP_SIGNALS.join(", ")
                 )),
             },
             Some(other) => problems.push(format!(
@@ -156,6 +162,11 @@ impl Lifecycle {
         out
     }
 }
+
+/// The stop signals a config may name, each also with a `SIG` prefix.
+pub const STOP_SIGNALS: [&str; 8] = [
+    "TERM", "INT", "QUIT", "HUP", "USR1", "USR2", "KILL", "WINCH",
+];
 
 /// A stop signal's name, as `stop_signal` takes it: `TERM` or `SIGTERM`.
 pub fn stop_signal(name: &str) -> Option<Sig> {
