@@ -9,6 +9,7 @@
 mod args;
 mod event_loop;
 mod pidfiles;
+mod publish;
 mod state;
 mod strays;
 mod watch;

@@ -65,7 +65,7 @@ impl fmt::Display for Exit {
 /// Linux's name for a standard signal number (1 to 31, as numbered on x86
 /// and ARM); `None` for real-time signals and anything else. Here rather
 /// than from `nix` because the core makes no system calls and has no libc.
-fn signal_name(sig: i32) -> Option<&'static str> {
+pub fn signal_name(sig: i32) -> Option<&'static str> {
     const NAMES: [&str; 31] = [
         "SIGHUP",
         "SIGINT",
