@@ -46,16 +46,20 @@
 //! ```
 
 mod cli;
+mod colony;
 mod error;
 mod number;
 mod ops;
 mod options;
 mod places;
 mod pyjson;
+mod show;
 mod status;
 mod write;
 
+pub use crate::statefile::{ColonyStatus, Event, LastExit, MonitorStatus, ProcessStatus};
 pub use cli::{CtlArgs, run};
+pub use colony::{colony_status, events, state_dir};
 pub use error::CtlError;
 pub use number::Number;
 pub use ops::{add, remove, restart, restart_all, restart_group};

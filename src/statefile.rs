@@ -114,7 +114,10 @@ pub(crate) fn hold_lock(dir: &Path) -> Option<Flock<File>> {
     {
         Ok(file) => file,
         Err(e) => {
-            tracing::error!("{}: {e}; ctl cannot tell that this monitor runs", path.display());
+            tracing::error!(
+                "{}: {e}; ctl cannot tell that this monitor runs",
+                path.display()
+            );
             return None;
         }
     };

@@ -267,7 +267,10 @@ fn line(clocks: &Clocks, event: &LifeEvent) -> Value {
     obj.insert("event".into(), event.kind.as_str().into());
     obj.insert(
         "name".into(),
-        event.name.as_ref().map_or(Value::Null, |n| n.as_str().into()),
+        event
+            .name
+            .as_ref()
+            .map_or(Value::Null, |n| n.as_str().into()),
     );
     let exit = |obj: &mut Map<String, Value>, status: Exit| match exit_fields(status) {
         (Some(code), _) => obj.insert("code".into(), code.into()),

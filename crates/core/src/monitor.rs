@@ -269,7 +269,11 @@ impl Monitor {
     pub fn handle(&mut self, now: Instant, input: Input) {
         if let Input::Message(message) = &input {
             let kind = view::message_kind(message);
-            self.note(now, view::message_name(message), EventKind::Message { kind });
+            self.note(
+                now,
+                view::message_name(message),
+                EventKind::Message { kind },
+            );
         }
         match input {
             Input::Config(Change::Added { name, content }) => {

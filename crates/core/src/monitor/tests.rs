@@ -1077,7 +1077,10 @@ mod observed {
         h.configure("web", "/bin/web");
         let first = h.pid("web");
         let v = web(&h);
-        assert_eq!((v.state, v.pid, v.restarts), (State::Running, Some(first), 0));
+        assert_eq!(
+            (v.state, v.pid, v.restarts),
+            (State::Running, Some(first), 0)
+        );
         assert_eq!(v.since, Some(h.now));
         assert_eq!(v.restart, "always");
         // An instant death: backoff, with its next start.
@@ -1093,7 +1096,10 @@ mod observed {
         assert_eq!(v.restarts, 0, "not started again yet");
         h.advance(SEC);
         let v = web(&h);
-        assert_eq!((v.state, v.restarts, v.next_start), (State::Running, 1, None));
+        assert_eq!(
+            (v.state, v.restarts, v.next_start),
+            (State::Running, 1, None)
+        );
         // A config change counts as a restart.
         h.feed(Input::Config(Change::Changed {
             name: name("web"),
