@@ -38,16 +38,14 @@ pub fn colony_status(places: &Places, state: Option<&Path>) -> Result<ColonyStat
         problem: e.to_string(),
     })?;
     let path = dir.join(STATUS_FILE);
-    if running {
-        if let Some(bytes) = read(&path)? {
-            let mut status: ColonyStatus =
-                serde_json::from_slice(&bytes).map_err(|e| CtlError::StateFile {
-                    path: path.clone(),
-                    problem: e.to_string(),
-                })?;
-            status.monitor.running = true;
-            return Ok(status);
-        }
+    if running && let Some(bytes) = read(&path)? {
+        let mut status: ColonyStatus =
+            serde_json::from_slice(&bytes).map_err(|e| CtlError::StateFile {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
+        status.monitor.running = true;
+        return Ok(status);
     }
     // No monitor (or one not yet published): the config directory alone.
     let processes = configs(places)?

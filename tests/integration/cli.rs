@@ -233,6 +233,7 @@ const COMMANDS: &[&str] = &[
     "ctl restart-all",
     "ctl restart-group",
     "ctl status",
+    "ctl events",
     "beatcheck",
     "httpcheck",
     "scheduler",

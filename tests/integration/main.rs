@@ -12,4 +12,5 @@ mod interop;
 mod log_lines;
 mod monitor;
 mod side;
+mod status;
 mod strays;

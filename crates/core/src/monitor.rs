@@ -555,12 +555,12 @@ impl Monitor {
                 });
             }
         }
-        if let Some(until) = next.as_ref().and_then(|p| view::state_of(p).1) {
-            if before_until != Some(until) {
-                events.push(EventKind::RestartScheduled {
-                    delay: until.saturating_duration_since(now),
-                });
-            }
+        if let Some(until) = next.as_ref().and_then(|p| view::state_of(p).1)
+            && before_until != Some(until)
+        {
+            events.push(EventKind::RestartScheduled {
+                delay: until.saturating_duration_since(now),
+            });
         }
         for kind in events {
             self.note(now, Some(&name), kind);
