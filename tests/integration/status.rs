@@ -173,3 +173,109 @@ fn a_corrupt_status_file_is_reported_not_a_crash() {
         "{err}"
     );
 }
+
+/// The events `ctl events --json ARGS` prints, by their `event` and `pid`.
+fn journal(c: &Colony, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["events", "--json"];
+    all.extend_from_slice(args);
+    String::from_utf8_lossy(&ctl(c, &all).stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn the_journal_rotates_at_its_bound_and_ctl_events_reads_across_it() {
+    let c = Colony::new();
+    // Lives past the threshold: restarted at once, a few events a second.
+    c.add_sh("flap", "sleep 0.2; exit 1");
+    let m = c.monitor(&["--threshold", "0.1", "--events-max-bytes", "2000"]);
+    let state = c.messages.join(".ncolony");
+    let mut follow = crate::support::ncolony()
+        .args(["ctl", "--config"])
+        .arg(&c.config)
+        .arg("--messages")
+        .arg(&c.messages)
+        .args(["events", "--json", "--follow", "flap"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ctl events --follow");
+    // Rotated, with spawns since in the new file.
+    let spawns_in = |file: &str| {
+        fs::read_to_string(state.join(file))
+            .unwrap_or_default()
+            .matches("\"spawned\"")
+            .count()
+    };
+    assert!(
+        wait_until(WAIT, || spawns_in("events.jsonl.1") > 0
+            && spawns_in("events.jsonl") >= 3),
+        "rotated"
+    );
+    for file in ["events.jsonl", "events.jsonl.1"] {
+        let len = fs::metadata(state.join(file)).expect("journal").len();
+        assert!(len <= 2000 + 1000, "{file} is {len} bytes");
+    }
+    // Across the rotation, oldest first: timestamps never go back.
+    let all = journal(&c, &[]);
+    let ts: Vec<&str> = all.iter().filter_map(|e| e["ts"].as_str()).collect();
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{ts:?}");
+    // -n: the last N; --since: none older.
+    let last = journal(&c, &["-n", "3"]);
+    assert_eq!(last.len(), 3);
+    assert!(journal(&c, &["--since", "1h"]).len() >= all.len());
+    assert!(journal(&c, &["--since", "0s"]).len() < 5, "none older than now");
+    // --follow printed the spawns that came after it started, across the
+    // rotation, each once and in order.
+    drop(m);
+    kill(follow.id() as i32, 9);
+    let out = follow.wait_with_output().expect("follow output");
+    let followed: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let spawned: Vec<i64> = followed
+        .iter()
+        .filter(|e| e["event"] == "spawned")
+        .filter_map(|e| e["pid"].as_i64())
+        .collect();
+    let everything: Vec<i64> = all
+        .iter()
+        .filter(|e| e["event"] == "spawned")
+        .filter_map(|e| e["pid"].as_i64())
+        .collect();
+    assert!(!spawned.is_empty(), "{followed:?}");
+    // The follower was at most a poll behind when the journal was read.
+    let recent = everything[everything.len() - 2];
+    assert!(
+        spawned.contains(&recent),
+        "--follow missed {recent} after the rotation: {spawned:?} vs {everything:?}"
+    );
+    let mut sorted = spawned.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), spawned.len(), "each once: {spawned:?}");
+}
+
+#[test]
+fn a_vanished_state_directory_is_logged_once_and_supervision_goes_on() {
+    let c = Colony::new();
+    c.add_sh("flap", "sleep 0.2; exit 1");
+    let m = c.monitor(&["--threshold", "0.1"]);
+    let state = c.messages.join(".ncolony");
+    assert!(wait_until(WAIT, || journal(&c, &[]).len() > 3));
+    fs::remove_dir_all(&state).expect("rm state");
+    // Restarts go on while nothing can be written.
+    let spawns = || m.log().matches("started name=flap").count();
+    let before = spawns();
+    assert!(wait_until(WAIT, || spawns() >= before + 4), "{}", m.log());
+    let failures = m.log().matches("events.jsonl: No such file").count();
+    assert_eq!(failures, 1, "logged once: {}", m.log());
+    fs::create_dir(&state).expect("mkdir state");
+    assert!(
+        wait_until(WAIT, || fs::metadata(state.join("status.json")).is_ok()
+            && m.log().contains("written again")),
+        "{}",
+        m.log()
+    );
+}
