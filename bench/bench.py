@@ -148,25 +148,31 @@ def storm(binary, n, seconds):
     try:
         time.sleep(5)  # every child started and crashing
         size = lambda p: os.path.getsize(p) if os.path.exists(p) else 0
-        c0, j0, t0 = proc_cpu(mon.pid), size(journal), time.monotonic()
-        writes, last = 0, None
+        log_path = os.path.join(tmp, "monitor.log")
+        started = lambda: open(log_path, "rb").read().count(b"started name=")
+        s0, c0, t0 = started(), proc_cpu(mon.pid), time.monotonic()
+        writes, last, grown, prev = 0, None, 0, size(journal)
         end = t0 + seconds
         while time.monotonic() < end:
-            # Count the snapshot's replacements (a new inode each time).
+            # A new snapshot is a new (inode, mtime): inode numbers are reused.
             try:
-                ino = os.stat(os.path.join(state, "status.json")).st_ino
+                st = os.stat(os.path.join(state, "status.json"))
+                now = (st.st_ino, st.st_mtime_ns)
             except FileNotFoundError:
-                ino = None
-            if ino != last:
-                writes, last = writes + (ino is not None), ino
+                now = None
+            if now != last:
+                writes, last = writes + (now is not None), now
+            # The journal's growth, across its rotations.
+            cur = size(journal)
+            grown += cur - prev if cur >= prev else cur
+            prev = cur
             time.sleep(0.01)
         took = time.monotonic() - t0
         cpu = proc_cpu(mon.pid) - c0
-        grown = size(journal) - j0
-        print(f"storm N={n} ({binary}): "
+        print(f"storm N={n} ({binary}): {(started() - s0) / took:.0f} restarts/s; "
               f"monitor CPU {cpu * 60 / took:.2f} s per minute; "
               f"status.json rewritten {writes / took:.1f}/s (sampled every 10 ms); "
-              f"journal +{grown / took / 1024:.1f} KiB/s before rotation")
+              f"journal {grown / took / 1024:.1f} KiB/s")
     finally:
         mon.send_signal(signal.SIGTERM)
         try:

@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
 use ncolony_core::monitor::view::{EventKind, LifeEvent, ProcView};
 use ncolony_core::monitor::{Exit, signal_name};
 use serde_json::{Map, Value, json};
@@ -47,14 +47,15 @@ impl Clocks {
         }
     }
 
-    /// The wall-clock time of `at`.
+    /// The wall-clock time of `at`, to the millisecond (what a reader
+    /// needs, and what the journal's `ts` shows).
     pub(crate) fn wall(&self, at: Instant) -> DateTime<Utc> {
         let wall = if at <= self.instant {
             self.wall - (self.instant - at)
         } else {
             self.wall + (at - self.instant)
         };
-        DateTime::<Utc>::from(wall)
+        DateTime::<Utc>::from(wall).trunc_subsecs(3)
     }
 }
 
@@ -96,7 +97,7 @@ impl StatusFile {
         StatusFile {
             dir,
             pid: std::process::id(),
-            since: DateTime::<Utc>::from(SystemTime::now()),
+            since: DateTime::<Utc>::from(SystemTime::now()).trunc_subsecs(3),
             pending: true,
             next: Instant::now(),
             failing: Failing::default(),
@@ -159,13 +160,18 @@ fn process(clocks: &Clocks, v: &ProcView) -> ProcessStatus {
                 code,
                 signal,
                 at: clocks.wall(e.at),
-                ran_for: e.ran_for.as_secs_f64(),
+                ran_for: millis(e.ran_for),
             }
         }),
         next_start: v.next_start.map(|at| clocks.wall(at)),
         problem: v.problem.clone(),
         restart: Some(v.restart.to_owned()),
     }
+}
+
+/// Seconds, to the millisecond.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// An exit as `code` or `signal` (its name, or its number as text).
@@ -303,10 +309,10 @@ fn line(clocks: &Clocks, event: &LifeEvent) -> Value {
         } => {
             obj.insert("pid".into(), pid.0.into());
             exit(&mut obj, *status);
-            obj.insert("ran_for".into(), json!(ran_for.as_secs_f64()));
+            obj.insert("ran_for".into(), json!(millis(*ran_for)));
         }
         EventKind::RestartScheduled { delay } => {
-            obj.insert("delay".into(), json!(delay.as_secs_f64()));
+            obj.insert("delay".into(), json!(millis(*delay)));
         }
         EventKind::Stopping { pid, signal, why } => {
             obj.insert("pid".into(), pid.0.into());

@@ -224,7 +224,10 @@ fn the_journal_rotates_at_its_bound_and_ctl_events_reads_across_it() {
     let last = journal(&c, &["-n", "3"]);
     assert_eq!(last.len(), 3);
     assert!(journal(&c, &["--since", "1h"]).len() >= all.len());
-    assert!(journal(&c, &["--since", "0s"]).len() < 5, "none older than now");
+    assert!(
+        journal(&c, &["--since", "0s"]).len() < 5,
+        "none older than now"
+    );
     // --follow printed the spawns that came after it started, across the
     // rotation, each once and in order.
     drop(m);
