@@ -10,7 +10,8 @@
 //! One job per file: [`Places`] (where a colony is), [`Number`] (option
 //! values written as Python writes them), [`CtlError`], the builder
 //! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`]), the operations ([`add`],
-//! [`remove`], [`restart`], ...), [`status`], and the command line ([`run`]).
+//! [`remove`], [`restart`], ...), [`status`], what the monitor publishes
+//! ([`colony_status`], [`events`]), and the command line ([`run`]).
 //! Behind them: Python-compatible JSON text (`pyjson`) and message file
 //! names that sort in send order (`write`).
 //!
@@ -40,6 +41,12 @@
 //! ctl::restart_all(&places)?;
 //! let listed = ctl::status(&places, None)?;
 //! assert_eq!(listed[0].name, "web");
+//! // What a monitor publishes in MESSAGES/.ncolony; none runs here.
+//! let colony = ctl::colony_status(&places, None)?;
+//! assert!(!colony.monitor.running);
+//! assert_eq!(colony.processes[0].state, "configured");
+//! let (events, _unreadable) = ctl::events(&places, None)?;
+//! assert!(events.is_empty());
 //! ctl::remove(&places, "web")?;
 //! # Ok(())
 //! # }
