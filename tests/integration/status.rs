@@ -191,7 +191,7 @@ fn the_journal_rotates_at_its_bound_and_ctl_events_reads_across_it() {
     c.add_sh("flap", "sleep 0.2; exit 1");
     let m = c.monitor(&["--threshold", "0.1", "--events-max-bytes", "2000"]);
     let state = c.messages.join(".ncolony");
-    let mut follow = crate::support::ncolony()
+    let follow = crate::support::ncolony()
         .args(["ctl", "--config"])
         .arg(&c.config)
         .arg("--messages")
