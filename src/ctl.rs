@@ -10,8 +10,8 @@
 //! One job per file: [`Places`] (where a colony is), [`Number`] (option
 //! values written as Python writes them), [`CtlError`], the builder
 //! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`]), the operations ([`add`],
-//! [`remove`], [`restart`], ...), [`status`], [`validate`], and the command
-//! line ([`run`]).
+//! [`remove`], [`restart`], ...), [`status`], [`validate`], what the monitor
+//! publishes ([`colony_status`], [`events`]), and the command line ([`run`]).
 //! Behind them: Python-compatible JSON text (`pyjson`) and message file
 //! names that sort in send order (`write`).
 //!
@@ -41,23 +41,33 @@
 //! ctl::restart_all(&places)?;
 //! let listed = ctl::status(&places, None)?;
 //! assert_eq!(listed[0].name, "web");
+//! // What a monitor publishes in MESSAGES/.ncolony; none runs here.
+//! let colony = ctl::colony_status(&places, None)?;
+//! assert!(!colony.monitor.running);
+//! assert_eq!(colony.processes[0].state, "configured");
+//! let (events, _unreadable) = ctl::events(&places, None)?;
+//! assert!(events.is_empty());
 //! ctl::remove(&places, "web")?;
 //! # Ok(())
 //! # }
 //! ```
 
 mod cli;
+mod colony;
 mod error;
 mod number;
 mod ops;
 mod options;
 mod places;
 mod pyjson;
+mod show;
 mod status;
 mod validate;
 mod write;
 
+pub use crate::statefile::{ColonyStatus, Event, LastExit, MonitorStatus, ProcessStatus};
 pub use cli::{CtlArgs, run};
+pub use colony::{colony_status, events, state_dir};
 pub use error::CtlError;
 pub use ncolony_core::spec::{Limit, Resource, Rlimit};
 pub use number::Number;

@@ -20,6 +20,7 @@ mod clock;
 mod dirs;
 pub mod logging;
 mod process;
+mod statefile;
 
 pub mod beatcheck;
 pub mod ctl;

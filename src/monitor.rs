@@ -10,6 +10,7 @@ mod args;
 mod event_loop;
 mod holds;
 mod pidfiles;
+mod publish;
 mod state;
 mod strays;
 mod watch;

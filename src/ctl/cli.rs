@@ -1,7 +1,7 @@
 //! The `ncolony ctl` command line: flags as in the original's `ctl`, plus
 //! restart groups, checker settings and `status`.
 
-use std::io::{self, Write as _};
+use std::io::{self, IsTerminal as _, Write as _};
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
@@ -29,6 +29,9 @@ pub struct CtlArgs {
     /// The messages directory: restart requests.
     #[arg(long, env = "NCOLONY_MESSAGES_DIR", value_name = "DIR")]
     messages: PathBuf,
+    /// The monitor's state directory [default: MESSAGES/.ncolony].
+    #[arg(long, env = "NCOLONY_STATE_DIR", value_name = "DIR")]
+    state: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     command: CtlCommand,
@@ -91,10 +94,12 @@ Example:
         /// The group, as given to `add --group`.
         group: String,
     },
-    /// List the configured processes (and, with --pid, which are running).
+    /// Show what the monitor is doing with each process (exit 3 if no
+    /// monitor runs); with --pid, the original listing of pid files.
     #[command(after_help = "\
 Examples:
   ncolony ctl --config /srv/colony/config --messages /srv/colony/messages status
+  ncolony ctl status web --json
   ncolony ctl status --pid /run/colony --json")]
     Status(StatusArgs),
     /// Check config files as the monitor would, without touching the colony
@@ -107,6 +112,51 @@ Examples:
         /// Only these processes (each must be configured); every one by default.
         names: Vec<String>,
     },
+    /// Print the monitor's lifecycle events, oldest first.
+    #[command(after_help = "\
+Examples:
+  ncolony ctl events web --since 1h
+  ncolony ctl events -n 20 --follow")]
+    Events(EventsArgs),
+}
+
+/// Arguments of `ncolony ctl events`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct EventsArgs {
+    /// Only the events of this process.
+    pub name: Option<String>,
+    /// Only events newer than this (`30s`, `10m`, `2h`, `1d`).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub since: Option<chrono::Duration>,
+    /// Only the last N events.
+    #[arg(short = 'n', value_name = "N")]
+    pub lines: Option<usize>,
+    /// Keep printing new events until interrupted.
+    #[arg(long)]
+    pub follow: bool,
+    /// Print each event as its JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `30s`, `10m`, `2h`, `1d`, or a number of seconds.
+fn duration(s: &str) -> Result<chrono::Duration, String> {
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 30s, 10m, 2h or 1d"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration such as 30s, 10m, 2h or 1d"
+            ));
+        }
+    };
+    Ok(chrono::Duration::seconds(n.saturating_mul(secs)))
 }
 
 /// Arguments of `ncolony ctl add`.
@@ -203,10 +253,13 @@ pub(crate) struct AddArgs {
 /// Arguments of `ncolony ctl status`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct StatusArgs {
-    /// The monitor's --pid directory: report which processes are running.
+    /// Only these processes.
+    pub names: Vec<String>,
+    /// The monitor's --pid directory: the original listing, tab-separated,
+    /// of which processes have a live pid file.
     #[arg(long, value_name = "DIR")]
     pub pid: Option<PathBuf>,
-    /// Print one JSON array instead of tab-separated lines.
+    /// Print one JSON object (with --pid: one JSON array).
     #[arg(long)]
     pub json: bool,
 }
@@ -369,6 +422,53 @@ fn warn(line: &str) {
     crate::logging::write_line(&format!("ncolony: warning: {line}"));
 }
 
+/// Writes `text` to stdout; a closed pipe (`| head`) is the reader's
+/// choice, not a failure.
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
+
+/// `ctl events`: the journal, filtered, then (with --follow) what comes.
+fn events(places: &Places, state: Option<&Path>, e: &EventsArgs) -> anyhow::Result<()> {
+    let (all, bad) = super::events(places, state)?;
+    if bad > 0 {
+        warn(&format!("{bad} journal lines could not be read; skipped"));
+    }
+    let cutoff = e.since.map(|d| chrono::Utc::now() - d);
+    let keep = |ev: &super::Event| {
+        e.name.as_ref().is_none_or(|n| ev.name.as_ref() == Some(n))
+            && cutoff.is_none_or(|c| ev.ts >= c)
+    };
+    let show = |ev: &super::Event| {
+        let mut line = if e.json {
+            serde_json::to_string(ev).expect("plain data serializes")
+        } else {
+            super::show::event_line(ev)
+        };
+        line.push('\n');
+        line
+    };
+    let mut list: Vec<&super::Event> = all.iter().filter(|ev| keep(ev)).collect();
+    if let Some(n) = e.lines {
+        list.drain(..list.len().saturating_sub(n));
+    }
+    print(&list.iter().map(|ev| show(ev)).collect::<String>())?;
+    if e.follow {
+        let dir = super::state_dir(places, state);
+        let mut tail = super::colony::Tail::new(&dir);
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let text: String = tail.poll().iter().filter(|ev| keep(ev)).map(show).collect();
+            print(&text)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `ncolony ctl`.
 pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
     let places = Places::new(args.config, args.messages);
@@ -405,7 +505,7 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 warn(&format!("{why}; the restart was sent anyway"));
             }
         }
-        CtlCommand::Status(s) => {
+        CtlCommand::Status(s) if s.pid.is_some() => {
             let list = status(&places, s.pid.as_deref())?;
             let mut text = String::new();
             if s.json {
@@ -416,11 +516,34 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     text.push_str(&format!("{proc}\n"));
                 }
             }
-            let mut out = io::stdout().lock();
-            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-                // A closed pipe (`| head`) is the reader's choice, not a failure.
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                other => other.context("writing the status to stdout")?,
+            print(&text)?;
+        }
+        CtlCommand::Status(s) => {
+            let colony = super::colony_status(&places, args.state.as_deref())?;
+            let mut list: Vec<&super::ProcessStatus> = colony.processes.iter().collect();
+            if !s.names.is_empty() {
+                for name in &s.names {
+                    if !list.iter().any(|p| &p.name == name) {
+                        anyhow::bail!("no process named {name:?}");
+                    }
+                }
+                list.retain(|p| s.names.contains(&p.name));
+            }
+            let text = if s.json {
+                let shown = super::ColonyStatus {
+                    monitor: colony.monitor.clone(),
+                    processes: list.iter().map(|p| (*p).clone()).collect(),
+                };
+                let mut text = serde_json::to_string(&shown).expect("plain data serializes");
+                text.push('\n');
+                text
+            } else {
+                let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                super::show::status_table(&colony, &list, chrono::Utc::now(), colour)
+            };
+            print(&text)?;
+            if !colony.monitor.running {
+                return Ok(ExitCode::from(3));
             }
         }
         CtlCommand::Validate { names } => {
@@ -451,16 +574,7 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        CtlCommand::Events(e) => events(&places, args.state.as_deref(), &e)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a command's output to stdout; a closed pipe (`| head`) is the
-/// reader's choice, not a failure.
-fn print(text: &str) -> anyhow::Result<()> {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("writing to stdout"),
-    }
 }

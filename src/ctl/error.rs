@@ -19,6 +19,14 @@ pub enum CtlError {
         #[source]
         source: NameError,
     },
+    /// A file of the monitor's state directory cannot be read or parsed.
+    #[error("cannot read {}: {problem}", path.display())]
+    StateFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
     /// A restart group name is empty.
     #[error("invalid group {0:?}: a group name must not be empty")]
     Group(String),

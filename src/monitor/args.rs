@@ -25,6 +25,9 @@ pub struct MonitorArgs {
     /// Where the monitor publishes what it knows (default MESSAGES/.ncolony).
     #[arg(long, value_name = "DIR", env = "NCOLONY_STATE_DIR")]
     pub state: Option<PathBuf>,
+    /// Rotate STATE/events.jsonl to events.jsonl.1 past this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub events_max_bytes: u64,
     /// A death sooner than this many seconds after start is instant.
     #[arg(short = 't', long, default_value_t = 1.0, value_parser = seconds)]
     pub threshold: f64,

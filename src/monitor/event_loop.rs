@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ncolony_core::message::Message;
+use ncolony_core::monitor::view::EventKind;
 use ncolony_core::monitor::{Action, Input, Monitor, Pid, Policy, Sig};
 use ncolony_core::spec::{Name, ProcSpec};
 use nix::sys::signal::Signal;
@@ -18,6 +19,7 @@ use tokio::task::JoinSet;
 use super::args::MonitorArgs;
 use super::holds::HoldsRecord;
 use super::pidfiles::PidFiles;
+use super::publish::{Clocks, Journal, StatusFile};
 use super::state::{ChildrenRecord, create_state_dir};
 use super::strays::{stop_orphans, stop_survivors};
 use super::watch::{Dirty, Watches};
@@ -69,6 +71,13 @@ struct Shell {
     children: ChildrenRecord,
     /// The names a STOP holds, as `STATE/holds.json`.
     holds: HoldsRecord,
+    /// `STATE/status.json`.
+    status: StatusFile,
+    /// `STATE/events.jsonl`.
+    journal: Journal,
+    /// The state directory's lock, held for the monitor's life so that ctl
+    /// can tell it runs.
+    _lock: Option<nix::fcntl::Flock<fs::File>>,
 }
 
 impl Shell {
@@ -82,6 +91,9 @@ impl Shell {
             pid_files: PidFiles::new(args.pid.clone()),
             children: ChildrenRecord::new(args.state_dir()),
             holds: HoldsRecord::new(args.state_dir()),
+            status: StatusFile::new(args.state_dir()),
+            journal: Journal::new(args.state_dir(), args.events_max_bytes),
+            _lock: crate::statefile::hold_lock(&args.state_dir()),
             args,
         })
     }
@@ -103,6 +115,8 @@ impl Shell {
             pid = std::process::id(),
             "monitor started"
         );
+        self.monitor
+            .journal(Instant::now(), None, EventKind::MonitorStarted);
         // Before starting anything: nothing may run twice.
         let previous = self.children.previous();
         stop_survivors(previous, Duration::from_secs_f64(self.args.killtime)).await;
@@ -114,8 +128,16 @@ impl Shell {
         }
         self.children.save();
         self.save_holds();
+        self.publish();
         loop {
             let deadline = self.monitor.poll_timeout();
+            let status_due = self.status.due();
+            let publish = async {
+                match status_due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -150,6 +172,7 @@ impl Shell {
                     self.check_draining();
                 }
                 Some(_) = self.relays.join_next(), if !self.relays.is_empty() => {}
+                () = publish => {}
             }
             if let Some(code) = self.drive()? {
                 return Ok(self.finish(code).await);
@@ -157,6 +180,7 @@ impl Shell {
             // One write for every spawn and exit of this wake-up.
             self.children.save();
             self.save_holds();
+            self.publish();
         }
     }
 
@@ -221,11 +245,27 @@ impl Shell {
     async fn finish(&mut self, code: u8) -> u8 {
         let none_left = stop_orphans(Duration::from_secs_f64(self.args.killtime)).await;
         self.children.save();
+        self.publish();
         if none_left {
             tracing::info!(code, "every child has stopped; exiting");
         }
         self.flush_output().await;
         code
+    }
+
+    /// Appends this wake-up's events to the journal, and rewrites the status
+    /// snapshot if it changed and its coalescing delay is over.
+    fn publish(&mut self) {
+        let clocks = Clocks::now();
+        while let Some(event) = self.monitor.poll_event() {
+            self.journal.push(&clocks, &event);
+        }
+        self.journal.flush();
+        if self.monitor.take_changed() {
+            self.status.changed();
+        }
+        let monitor = &self.monitor;
+        self.status.save(|| monitor.view());
     }
 
     /// Carries out every queued action; `Some(code)` when the core says exit.
@@ -352,7 +392,17 @@ impl Shell {
                 tracing::info!("message {file}: {message}");
                 self.monitor.handle(now, Input::Message(message));
             }
-            Err(e) => tracing::error!("message {file}: {e}; deleted"),
+            Err(e) => {
+                tracing::error!("message {file}: {e}; deleted");
+                self.monitor.journal(
+                    now,
+                    None,
+                    EventKind::MessageRejected {
+                        file: file.to_string(),
+                        problem: e.to_string(),
+                    },
+                );
+            }
         }
     }
 

@@ -236,6 +236,7 @@ const COMMANDS: &[&str] = &[
     "ctl restart-group",
     "ctl status",
     "ctl validate",
+    "ctl events",
     "beatcheck",
     "httpcheck",
     "scheduler",

@@ -43,6 +43,13 @@ fn ok(out: Output) -> Output {
     out
 }
 
+/// Asserts that `ctl status` said no monitor runs (exit 3); its stdout.
+#[track_caller]
+fn no_monitor(out: Output) -> String {
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    stdout(&out)
+}
+
 /// Asserts that ctl failed with exit code 1 and a one-line `ncolony: ...`
 /// error containing every one of `needles`.
 #[track_caller]
@@ -604,22 +611,29 @@ fn status_lists_configured_processes() {
     fs::write(c.config.join(".hidden"), "{}").expect("write");
     fs::write(c.config.join("pending.new"), "{}").expect("write");
     fs::create_dir(c.config.join("subdir")).expect("mkdir");
-    let out = stdout(&ok(ctl(&c, &["status"])));
+    // No monitor runs: said on the first line, exit 3, configs only.
+    let out = no_monitor(ctl(&c, &["status"]));
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
-    assert!(
-        lines[0].starts_with("broken\tinvalid\tinvalid JSON"),
-        "{out}"
-    );
-    assert_eq!(lines[1..], ["db\tconfigured", "web\tconfigured"]);
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].starts_with("monitor: not running"), "{out}");
+    let words = |line: &str| {
+        line.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(words(lines[2]), "broken invalid", "{out}");
+    assert!(lines[2].contains("invalid JSON"), "{out}");
+    assert_eq!(words(lines[3]), "db configured", "{out}");
+    assert_eq!(words(lines[4]), "web configured", "{out}");
 
-    let json = stdout(&ok(ctl(&c, &["status", "--json"])));
+    let json = no_monitor(ctl(&c, &["status", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
-    assert_eq!(
-        v[1],
-        serde_json::json!({"name": "db", "state": "configured"})
-    );
-    assert_eq!(v[0]["state"], "invalid");
+    assert_eq!(v["monitor"]["running"], false);
+    assert_eq!(v["processes"][1]["name"], "db");
+    assert_eq!(v["processes"][1]["state"], "configured");
+    assert_eq!(v["processes"][1]["pid"], serde_json::Value::Null);
+    assert_eq!(v["processes"][0]["state"], "invalid");
 }
 
 #[test]
@@ -630,19 +644,19 @@ fn status_reads_configs_as_the_monitor_does() {
     huge.set_len(1 << 40).expect("sparse 1 TiB");
     fs::write(c.config.join("esc\x1b[31mred"), r#"{"args": ["x"]}"#).expect("write");
     fs::write(c.config.join("web~"), r#"{"args": ["x"]}"#).expect("write");
-    let out = stdout(&ok(ctl(&c, &["status"])));
+    let out = no_monitor(ctl(&c, &["status"]));
     assert!(
         !out.contains('\x1b'),
         "a raw ESC reached the output: {out:?}"
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
     assert!(
-        lines[0].starts_with("esc\\u{1b}[31mred\tinvalid\t") && lines[0].contains("control"),
+        lines[2].starts_with("esc\\u{1b}[31mred ") && lines[2].contains("control"),
         "{out}"
     );
     assert!(
-        lines[1].starts_with("huge\tinvalid\tfile is 1099511627776 bytes"),
+        lines[3].starts_with("huge ") && lines[3].contains("file is 1099511627776 bytes"),
         "{out}"
     );
 }

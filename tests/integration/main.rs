@@ -14,4 +14,5 @@ mod monitor;
 mod policy;
 mod settings;
 mod side;
+mod status;
 mod strays;

@@ -11,6 +11,7 @@
 mod table;
 #[cfg(test)]
 mod tests;
+pub mod view;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -21,6 +22,7 @@ use crate::dirscan::Change;
 use crate::message::Message;
 use crate::spec::{Name, ProcSpec};
 use table::{Ctx, Event, Mode, Proc};
+use view::{EventKind, LifeEvent, ProcView, Record, Why};
 
 pub use table::after_exit;
 
@@ -73,7 +75,7 @@ impl fmt::Display for Exit {
 /// Linux's name for a standard signal number (1 to 31, as numbered on x86
 /// and ARM); `None` for real-time signals and anything else. Here rather
 /// than from `nix` because the core makes no system calls and has no libc.
-fn signal_name(sig: i32) -> Option<&'static str> {
+pub fn signal_name(sig: i32) -> Option<&'static str> {
     const NAMES: [&str; 31] = [
         "SIGHUP",
         "SIGINT",
@@ -266,6 +268,12 @@ pub struct Monitor {
     /// What the monitor exits with once every child is gone: 0, or an
     /// essential process's status.
     exit_code: u8,
+    /// What the view remembers of each name (restarts, last exit, problem).
+    records: BTreeMap<Name, Record>,
+    /// The lifecycle events not yet taken by the shell.
+    events: VecDeque<LifeEvent>,
+    /// Whether the status changed since [`Monitor::take_changed`].
+    changed: bool,
 }
 
 impl Monitor {
@@ -279,20 +287,39 @@ impl Monitor {
             actions: VecDeque::new(),
             mode: Mode::Running,
             exit_code: 0,
+            records: BTreeMap::new(),
+            events: VecDeque::new(),
+            changed: false,
         }
     }
 
     /// Feeds one input at time `now`. Poll again afterwards (see [`Monitor`]).
     pub fn handle(&mut self, now: Instant, input: Input) {
+        if let Input::Message(message) = &input {
+            let kind = view::message_kind(message);
+            self.note(
+                now,
+                view::message_name(message),
+                EventKind::Message { kind },
+            );
+        }
         match input {
-            Input::Config(Change::Added { name, content } | Change::Changed { name, content }) => {
-                self.config_file(now, name, &content);
+            Input::Config(Change::Added { name, content }) => {
+                self.config_file(now, name, &content, EventKind::ConfigAdded);
+            }
+            Input::Config(Change::Changed { name, content }) => {
+                self.config_file(now, name, &content, EventKind::ConfigChanged);
             }
             Input::Config(Change::Removed { name }) => {
                 tracing::info!(name = %name, "config removed");
-                self.want(now, name, None);
+                self.note(now, Some(&name), EventKind::ConfigRemoved);
+                if let Some(record) = self.records.get_mut(&name) {
+                    record.problem = None;
+                }
+                self.want(now, name.clone(), None);
+                self.forget_if_gone(&name);
             }
-            Input::Unusable { name, problem } => self.step(now, name, Event::Invalid(problem)),
+            Input::Unusable { name, problem } => self.invalid(now, name, problem),
             Input::Message(Message::Restart { name }) => {
                 if self.procs.contains_key(&name) {
                     self.step(now, name, Event::Restart);
@@ -347,6 +374,7 @@ impl Monitor {
                 ),
                 None => {
                     tracing::debug!(pid = pid.0, %status, "reaped a process that is not ours");
+                    self.note(now, None, EventKind::OrphanReaped { pid, status });
                 }
             },
             Input::GroupGone { pid } => {
@@ -371,6 +399,7 @@ impl Monitor {
     fn shutdown(&mut self, now: Instant) {
         let event = match self.mode {
             Mode::Running => {
+                self.note(now, None, EventKind::MonitorStopping);
                 self.mode = Mode::ShuttingDown;
                 Event::Shutdown
             }
@@ -489,17 +518,37 @@ impl Monitor {
     /// A config file's new bytes: parsed and validated here, each unknown
     /// key warned about (once per content, since this runs once per change),
     /// and an invalid one handled as a file that cannot be used.
-    fn config_file(&mut self, now: Instant, name: Name, content: &[u8]) {
+    fn config_file(&mut self, now: Instant, name: Name, content: &[u8], kind: EventKind) {
         match ProcSpec::parse(content) {
             Ok(spec) => {
                 for unknown in &spec.unknown_keys {
                     tracing::warn!("config {name}: {unknown}");
                 }
                 tracing::info!(name = %name, "config loaded");
+                self.note(now, Some(&name), kind);
+                if let Some(record) = self.records.get_mut(&name) {
+                    record.problem = None;
+                }
+                self.changed = true;
                 self.want(now, name, Some(Arc::new(spec)));
             }
-            Err(e) => self.step(now, name, Event::Invalid(e.to_string())),
+            Err(e) => self.invalid(now, name, e.to_string()),
         }
+    }
+
+    /// A config file that cannot be used: journaled, remembered for the
+    /// status, and handed to the table (which changes nothing).
+    fn invalid(&mut self, now: Instant, name: Name, problem: String) {
+        self.note(
+            now,
+            Some(&name),
+            EventKind::ConfigInvalid {
+                problem: problem.clone(),
+            },
+        );
+        self.records.entry(name.clone()).or_default().problem = Some(problem.clone());
+        self.changed = true;
+        self.step(now, name, Event::Invalid(problem));
     }
 
     /// Records `name`'s config (`None`: gone), and tells the table when what
@@ -520,9 +569,32 @@ impl Monitor {
         self.step(now, name, event);
     }
 
-    /// Hands `event` to the table with `name`'s state, and records the next.
+    /// Hands `event` to the table with `name`'s state, and records the next;
+    /// then compares the two states for the view: what it shows of the
+    /// name, and the events that happened.
     fn step(&mut self, now: Instant, name: Name, event: Event) {
         let proc = self.procs.remove(&name);
+        let before_pid = proc.as_ref().and_then(Proc::live_pid);
+        let was_starting = matches!(proc, Some(Proc::Starting { .. }));
+        let was_held = proc.as_ref().is_some_and(Proc::is_held);
+        let before_until = proc.as_ref().and_then(|p| view::state_of(p).1);
+        let why = match &event {
+            Event::Configured(_) => Some(Why::ConfigChanged),
+            Event::Removed => Some(Why::ConfigRemoved),
+            Event::Restart => Some(Why::Restart),
+            Event::Shutdown => Some(Why::Shutdown),
+            Event::Hold => Some(Why::Held),
+            Event::Release
+            | Event::Invalid(_)
+            | Event::Spawned(_)
+            | Event::SpawnFailed(_)
+            | Event::Exited { .. }
+            | Event::GroupGone
+            | Event::Timeout
+            | Event::Kill => None,
+        };
+        let first_action = self.actions.len();
+        let noted = event.clone();
         let mut ctx = Ctx {
             policy: &self.policy,
             now,
@@ -534,8 +606,81 @@ impl Monitor {
         };
         let next = table::step(proc, event, &mut ctx);
         let ended = ctx.ended;
-        if let Some(next) = next {
-            self.procs.insert(name.clone(), next);
+        self.changed = true;
+        let record = self.records.entry(name.clone()).or_default();
+        let mut events = Vec::new();
+        match noted {
+            Event::Spawned(pid) if was_starting => {
+                if record.started {
+                    record.restarts += 1;
+                }
+                record.started = true;
+                record.since = Some(now);
+                events.push(EventKind::Spawned { pid });
+            }
+            Event::SpawnFailed(error) if was_starting => {
+                events.push(EventKind::SpawnFailed { error });
+            }
+            Event::Exited { pid, status, .. } if before_pid == Some(pid) => {
+                let ran_for = record
+                    .since
+                    .take()
+                    .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+                record.last_exit = Some(view::LastExit {
+                    status,
+                    at: now,
+                    ran_for,
+                });
+                events.push(EventKind::Exited {
+                    pid,
+                    status,
+                    ran_for,
+                });
+            }
+            _ => {}
+        }
+        for action in self.actions.range(first_action..) {
+            if let Action::Signal { pid, sig, .. } = action {
+                events.push(match sig {
+                    Sig::Kill => EventKind::Killed { pid: *pid },
+                    Sig::Term
+                    | Sig::Int
+                    | Sig::Quit
+                    | Sig::Hup
+                    | Sig::Usr1
+                    | Sig::Usr2
+                    | Sig::Winch => EventKind::Stopping {
+                        pid: *pid,
+                        signal: view::signal_name(*sig),
+                        why: why.unwrap_or(match (self.mode, self.wanted.contains_key(&name)) {
+                            (Mode::ShuttingDown | Mode::Done, _) => Why::Shutdown,
+                            (Mode::Running, true) => Why::Restart,
+                            (Mode::Running, false) => Why::ConfigRemoved,
+                        }),
+                    },
+                });
+            }
+        }
+        match (was_held, next.as_ref().is_some_and(Proc::is_held)) {
+            (false, true) => events.push(EventKind::Held),
+            (true, false) => events.push(EventKind::Released),
+            (false, false) | (true, true) => {}
+        }
+        if let Some(until) = next.as_ref().and_then(|p| view::state_of(p).1)
+            && before_until != Some(until)
+        {
+            events.push(EventKind::RestartScheduled {
+                delay: until.saturating_duration_since(now),
+            });
+        }
+        for kind in events {
+            self.note(now, Some(&name), kind);
+        }
+        match next {
+            Some(next) => {
+                self.procs.insert(name.clone(), next);
+            }
+            None => self.forget_if_gone(&name),
         }
         if let Some(status) = ended {
             self.essential_ended(now, &name, status);
@@ -559,6 +704,86 @@ impl Monitor {
             }
             Mode::ShuttingDown | Mode::Done => {}
         }
+    }
+
+    /// Drops what the view remembers of a name that is neither configured,
+    /// nor running, nor refused.
+    fn forget_if_gone(&mut self, name: &Name) {
+        let gone = !self.procs.contains_key(name)
+            && !self.wanted.contains_key(name)
+            && self.records.get(name).is_none_or(|r| r.problem.is_none());
+        if gone {
+            self.records.remove(name);
+        }
+    }
+
+    /// Records a lifecycle event for the journal.
+    fn note(&mut self, now: Instant, name: Option<&Name>, kind: EventKind) {
+        self.events.push_back(LifeEvent {
+            at: now,
+            name: name.cloned(),
+            kind,
+        });
+    }
+
+    /// Records a lifecycle event the shell witnessed (the monitor's start,
+    /// a rejected message), in order with the core's own.
+    pub fn journal(&mut self, now: Instant, name: Option<&Name>, kind: EventKind) {
+        self.note(now, name, kind);
+    }
+
+    /// The next lifecycle event for the journal, oldest first.
+    pub fn poll_event(&mut self) -> Option<LifeEvent> {
+        self.events.pop_front()
+    }
+
+    /// Whether the status may have changed since the last call (and resets
+    /// it): the shell rewrites its snapshot only then.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Every configured (or refused) name as the status shows it, sorted by
+    /// name.
+    pub fn view(&self) -> Vec<ProcView> {
+        let mut names: Vec<&Name> = self.wanted.keys().collect();
+        names.extend(self.procs.keys());
+        names.extend(
+            self.records
+                .iter()
+                .filter(|(_, r)| r.problem.is_some())
+                .map(|(name, _)| name),
+        );
+        names.sort();
+        names.dedup();
+        let empty = Record::default();
+        names
+            .into_iter()
+            .map(|name| {
+                let record = self.records.get(name).unwrap_or(&empty);
+                let proc = self.procs.get(name);
+                let (state, next_start) = match proc {
+                    Some(p) => view::state_of(p),
+                    None if self.wanted.contains_key(name) => (view::State::Exited, None),
+                    None => (view::State::Invalid, None),
+                };
+                let pid = proc.and_then(Proc::live_pid);
+                ProcView {
+                    name: name.clone(),
+                    state,
+                    pid,
+                    since: pid.and(record.since),
+                    restarts: record.restarts,
+                    last_exit: record.last_exit,
+                    next_start,
+                    problem: record.problem.clone(),
+                    restart: self
+                        .wanted
+                        .get(name)
+                        .map_or("always", |spec| spec.lifecycle.restart.as_str()),
+                }
+            })
+            .collect()
     }
 
     /// Queues [`Action::Exit`] once, when a shutdown has nothing left.

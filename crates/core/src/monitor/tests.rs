@@ -1474,3 +1474,161 @@ mod props {
         }
     }
 }
+
+/// The view and the journal: what the status shows and the events, in order.
+mod observed {
+    use super::view::{EventKind, State, Why};
+    use super::*;
+
+    fn events(h: &mut Harness) -> Vec<(Option<String>, EventKind)> {
+        std::iter::from_fn(|| h.m.poll_event())
+            .map(|e| (e.name.map(|n| n.to_string()), e.kind))
+            .collect()
+    }
+
+    fn web(h: &Harness) -> view::ProcView {
+        h.m.view()
+            .into_iter()
+            .find(|v| v.name.as_str() == "web")
+            .expect("web is shown")
+    }
+
+    #[test]
+    fn restarts_last_exit_and_next_start() {
+        let mut h = Harness::new();
+        h.configure("web", "/bin/web");
+        let first = h.pid("web");
+        let v = web(&h);
+        assert_eq!(
+            (v.state, v.pid, v.restarts),
+            (State::Running, Some(first), 0)
+        );
+        assert_eq!(v.since, Some(h.now));
+        assert_eq!(v.restart, "always");
+        // An instant death: backoff, with its next start.
+        h.advance(SEC / 2);
+        h.exit(first);
+        let v = web(&h);
+        assert_eq!(v.state, State::Backoff);
+        assert_eq!(v.pid, None);
+        assert_eq!(v.next_start, Some(h.now + SEC));
+        let last = v.last_exit.expect("an exit");
+        assert_eq!(last.status, Exit::Code(1));
+        assert_eq!((last.at, last.ran_for), (h.now, SEC / 2));
+        assert_eq!(v.restarts, 0, "not started again yet");
+        h.advance(SEC);
+        let v = web(&h);
+        assert_eq!(
+            (v.state, v.restarts, v.next_start),
+            (State::Running, 1, None)
+        );
+        // A config change counts as a restart.
+        h.feed(Input::Config(Change::Changed {
+            name: name("web"),
+            content: Arc::from(&br#"{"args": ["/bin/web2"]}"#[..]),
+        }));
+        let stopping = h.pid("web");
+        assert_eq!(web(&h).state, State::Stopping);
+        h.exit(stopping);
+        assert_eq!(web(&h).restarts, 2);
+        assert!(h.m.take_changed());
+        assert!(!h.m.take_changed(), "reset once taken");
+    }
+
+    #[test]
+    fn an_invalid_config_is_shown_with_its_problem() {
+        let mut h = Harness::new();
+        h.feed(Input::Unusable {
+            name: name("web"),
+            problem: "not a regular file".into(),
+        });
+        let v = web(&h);
+        assert_eq!(v.state, State::Invalid);
+        assert_eq!(v.problem.as_deref(), Some("not a regular file"));
+        h.configure("web", "/bin/web");
+        let v = web(&h);
+        assert_eq!((v.state, v.problem), (State::Running, None));
+        h.feed(Input::Config(Change::Removed { name: name("web") }));
+        let pid = h.pid("web");
+        h.exit(pid);
+        assert!(h.m.view().is_empty(), "{:?}", h.m.view());
+    }
+
+    #[test]
+    fn events_come_in_order_with_their_fields() {
+        let mut h = Harness::new();
+        h.configure("web", "/bin/web");
+        let pid = h.pid("web");
+        h.advance(SEC / 4);
+        h.exit(pid);
+        h.advance(SEC);
+        let second = h.pid("web");
+        h.feed(Input::Message(Message::Restart { name: name("web") }));
+        h.advance(Policy::default().kill_time);
+        h.feed(Input::Exited {
+            pid: second,
+            status: Exit::Signal(9),
+            group_alive: false,
+        });
+        let third = h.pid("web");
+        h.feed(Input::Exited {
+            pid: Pid(7),
+            status: Exit::Code(0),
+            group_alive: false,
+        });
+        h.feed(Input::Shutdown);
+        let w = || Some("web".to_owned());
+        assert_eq!(
+            events(&mut h),
+            vec![
+                (w(), EventKind::ConfigAdded),
+                (w(), EventKind::Spawned { pid }),
+                (
+                    w(),
+                    EventKind::Exited {
+                        pid,
+                        status: Exit::Code(1),
+                        ran_for: SEC / 4
+                    }
+                ),
+                (w(), EventKind::RestartScheduled { delay: SEC }),
+                (w(), EventKind::Spawned { pid: second }),
+                (w(), EventKind::Message { kind: "RESTART" }),
+                (
+                    w(),
+                    EventKind::Stopping {
+                        pid: second,
+                        signal: "SIGTERM",
+                        why: Why::Restart
+                    }
+                ),
+                (w(), EventKind::Killed { pid: second }),
+                (
+                    w(),
+                    EventKind::Exited {
+                        pid: second,
+                        status: Exit::Signal(9),
+                        ran_for: Policy::default().kill_time
+                    }
+                ),
+                (w(), EventKind::Spawned { pid: third }),
+                (
+                    None,
+                    EventKind::OrphanReaped {
+                        pid: Pid(7),
+                        status: Exit::Code(0)
+                    }
+                ),
+                (None, EventKind::MonitorStopping),
+                (
+                    w(),
+                    EventKind::Stopping {
+                        pid: third,
+                        signal: "SIGTERM",
+                        why: Why::Shutdown
+                    }
+                ),
+            ]
+        );
+    }
+}
