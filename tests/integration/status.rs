@@ -283,3 +283,48 @@ fn a_vanished_state_directory_is_logged_once_and_supervision_goes_on() {
         m.log()
     );
 }
+
+#[test]
+fn held_and_exited_processes_show_as_such_with_their_events() {
+    let c = Colony::new();
+    c.add_sh("web", &c.pid_recorder("web"));
+    c.write_config(
+        "once",
+        r#"{"args": ["/bin/sh", "-c", "exit 0"], "restart": "never"}"#,
+    );
+    let _m = c.monitor(&["--frequency", "600"]);
+    c.wait_pids("web", 1);
+    assert_eq!(ctl(&c, &["stop", "web"]).status.code(), Some(0));
+    let v = wait_for(WAIT, || {
+        let (_, v) = status_json(&c);
+        (process(&v, "web")["state"] == "held" && process(&v, "once")["state"] == "exited")
+            .then_some(v)
+    })
+    .expect("web held, once exited");
+    assert_eq!(process(&v, "once")["restart"], "never", "{v}");
+    assert_eq!(process(&v, "once")["last_exit"]["code"], 0, "{v}");
+    assert_eq!(process(&v, "web")["pid"], Value::Null, "{v}");
+    assert_eq!(ctl(&c, &["start", "web"]).status.code(), Some(0));
+    c.wait_pids("web", 2);
+    let kinds = || -> Vec<String> {
+        journal(&c, &["web"])
+            .iter()
+            .filter_map(|e| e["event"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(
+        wait_until(WAIT, || {
+            let k = kinds();
+            let held = k.iter().position(|e| e == "held");
+            let released = k.iter().position(|e| e == "released");
+            matches!((held, released), (Some(h), Some(r)) if h < r)
+        }),
+        "held then released in the journal: {:?}",
+        kinds()
+    );
+    let stopping = journal(&c, &["web"])
+        .into_iter()
+        .find(|e| e["event"] == "stopping")
+        .expect("a stopping event");
+    assert_eq!(stopping["why"], "held", "{stopping}");
+}
