@@ -200,18 +200,20 @@ impl Shell {
     fn first_scan(&mut self) {
         let now = Instant::now();
         let mut held = self.holds.load();
-        let mut from_messages = std::collections::BTreeSet::new();
+        // Each name a STOP or a START named, with its type and file.
+        let mut from_messages = std::collections::BTreeMap::new();
         let mut later = Vec::new();
         for pending in self.messages.take() {
+            let file = pending.path.display().to_string();
             match Message::parse(&pending.bytes) {
                 Ok(Message::Stop { name }) => {
-                    tracing::info!("message {}: STOP {name}", pending.path.display());
-                    from_messages.insert(name.clone());
+                    tracing::info!("message {file}: STOP {name}");
+                    from_messages.insert(name.clone(), ("STOP", file));
                     held.insert(name);
                 }
                 Ok(Message::Start { name }) => {
-                    tracing::info!("message {}: START {name}", pending.path.display());
-                    from_messages.insert(name.clone());
+                    tracing::info!("message {file}: START {name}");
+                    from_messages.insert(name.clone(), ("START", file));
                     held.remove(&name);
                 }
                 Ok(_) | Err(_) => later.push(pending),
@@ -223,16 +225,16 @@ impl Shell {
             messages: false,
         });
         for name in self.monitor.forget_unconfigured(now) {
-            if !from_messages.contains(&name) {
+            if !from_messages.contains_key(&name) {
                 tracing::info!(name = %name, "held, but no longer configured; hold dropped");
             }
         }
-        for name in from_messages {
+        for (name, (kind, file)) in from_messages {
             if !self.monitor.is_configured(&name) {
-                tracing::warn!(
-                    "STOP/START: no configured process named {:?}; deleted",
-                    name.as_str()
-                );
+                let problem = format!("{kind}: no configured process named {:?}", name.as_str());
+                tracing::warn!("message {file}: {problem}; deleted");
+                self.monitor
+                    .journal(now, None, EventKind::MessageRejected { file, problem });
             }
         }
         for pending in later {
@@ -378,8 +380,8 @@ impl Shell {
 
     /// One message taken from the messages directory.
     fn message(&mut self, now: Instant, pending: Pending) {
-        let file = pending.path.display();
-        match Message::parse(&pending.bytes) {
+        let file = pending.path.display().to_string();
+        let rejected = match Message::parse(&pending.bytes) {
             // Nobody was there to handle it; the first start is the
             // restart it asked for.
             Ok(message) if pending.before_start && is_restart(&message) => {
@@ -387,23 +389,36 @@ impl Shell {
                     "message {file}: {message} was sent before this monitor started; \
                      deleted without effect"
                 );
+                format!("{message} was sent before this monitor started")
+            }
+            // A hold needs a config to hold: one for a name that has none
+            // would be forgotten at once.
+            Ok(message)
+                if hold_target(&message).is_some_and(|(_, n)| !self.monitor.is_configured(n)) =>
+            {
+                let (kind, name) = hold_target(&message).expect("checked by the guard");
+                let problem = format!("{kind}: no configured process named {:?}", name.as_str());
+                tracing::warn!("message {file}: {problem}; deleted");
+                problem
             }
             Ok(message) => {
                 tracing::info!("message {file}: {message}");
                 self.monitor.handle(now, Input::Message(message));
+                return;
             }
             Err(e) => {
                 tracing::error!("message {file}: {e}; deleted");
-                self.monitor.journal(
-                    now,
-                    None,
-                    EventKind::MessageRejected {
-                        file: file.to_string(),
-                        problem: e.to_string(),
-                    },
-                );
+                e.to_string()
             }
-        }
+        };
+        self.monitor.journal(
+            now,
+            None,
+            EventKind::MessageRejected {
+                file,
+                problem: rejected,
+            },
+        );
     }
 
     /// Waits briefly for the relays to write what the children left in
@@ -412,6 +427,15 @@ impl Shell {
         let all = async { while self.relays.join_next().await.is_some() {} };
         // Not finishing in time only loses output of processes that outlive us.
         let _elapsed = tokio::time::timeout(Duration::from_millis(500), all).await;
+    }
+}
+
+/// What a STOP or a START names, with its type; `None` for other messages.
+fn hold_target(message: &Message) -> Option<(&'static str, &Name)> {
+    match message {
+        Message::Stop { name } => Some(("STOP", name)),
+        Message::Start { name } => Some(("START", name)),
+        Message::Restart { .. } | Message::RestartAll | Message::RestartGroup { .. } => None,
     }
 }
 

@@ -141,6 +141,19 @@ fn a_stop_sent_while_no_monitor_ran_still_holds_and_an_unknown_name_is_logged() 
     c.send("999Message.2", r#"{"type": "START", "name": "nope"}"#);
     m.wait_log(r#"START: no configured process named "nope""#);
     assert!(wait_until(SOON, || c.pending_messages().is_empty()));
+    // Each is a message_rejected event in the journal, naming its file.
+    let journal = c.messages.join(".ncolony/events.jsonl");
+    assert!(
+        wait_until(SOON, || {
+            let text = std::fs::read_to_string(&journal).unwrap_or_default();
+            text.lines()
+                .filter(|l| l.contains("\"message_rejected\"") && l.contains("999Message."))
+                .count()
+                == 2
+        }),
+        "{}",
+        std::fs::read_to_string(&journal).unwrap_or_default()
+    );
 }
 
 #[test]

@@ -661,10 +661,14 @@ impl Monitor {
                 });
             }
         }
-        match (was_held, next.as_ref().is_some_and(Proc::is_held)) {
-            (false, true) => events.push(EventKind::Held),
-            (true, false) => events.push(EventKind::Released),
-            (false, false) | (true, true) => {}
+        // Only a configured name's holds are news: the holds restored before
+        // the first config scan, and dropped for names with no config, are not.
+        if self.wanted.contains_key(&name) {
+            match (was_held, next.as_ref().is_some_and(Proc::is_held)) {
+                (false, true) => events.push(EventKind::Held),
+                (true, false) => events.push(EventKind::Released),
+                (false, false) | (true, true) => {}
+            }
         }
         if let Some(until) = next.as_ref().and_then(|p| view::state_of(p).1)
             && before_until != Some(until)
