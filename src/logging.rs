@@ -23,12 +23,20 @@
 //! exit, which can block or panic on the very stream that is stuck.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SigSet, SigmaskHow};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{Format, Full, Writer};
+use tracing_subscriber::fmt::time::SystemTime;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 /// Bytes of output the queue holds at most while stderr is not read: a
 /// minute of a busy colony's logs, or 64 children's 64 KiB lines.
@@ -69,24 +77,213 @@ pub fn init() -> OutputGuard {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| QueueWriter)
-        .with_target(false)
         .with_ansi(false)
         // Its fallback for a failed write is `eprintln!`, which panics on a
         // closed stderr; our writer never fails anyway.
         .log_internal_errors(false)
+        .event_format(Lines::new())
         .init();
     // Start the writer now rather than at the first line.
     queue();
     OutputGuard(())
 }
 
+/// How the program's own lines and its children's are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `TIMESTAMP  LEVEL message field=value` and `[NAME] line`.
+    #[default]
+    Text,
+    /// One JSON object per line: `{"ts","level","msg",...fields}` and
+    /// `{"ts","name","line"}`.
+    Json,
+}
+
+static JSON: AtomicBool = AtomicBool::new(false);
+static TIMESTAMPS: AtomicBool = AtomicBool::new(true);
+
+/// Sets how lines are written from now on (the default is text with
+/// timestamps): called by a program once its arguments are parsed, before
+/// it logs anything or starts a child.
+pub fn configure(format: LogFormat, timestamps: bool) {
+    JSON.store(format == LogFormat::Json, Ordering::Relaxed);
+    TIMESTAMPS.store(timestamps, Ordering::Relaxed);
+}
+
+/// The format [`configure`] set.
+pub(crate) fn format() -> LogFormat {
+    if JSON.load(Ordering::Relaxed) {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    }
+}
+
+/// Whether lines carry a timestamp, as [`configure`] set.
+fn timestamps() -> bool {
+    TIMESTAMPS.load(Ordering::Relaxed)
+}
+
+/// Now, as JSON lines carry it: RFC 3339, UTC, microseconds.
+fn now_ts() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// The configured timestamp for a JSON line: now, or none.
+pub(crate) fn json_ts() -> Option<String> {
+    timestamps().then(now_ts)
+}
+
+/// One JSON line of the program's own: `{"ts","level","msg",...fields}`
+/// (`ts` left out when `None`; `level` lowercase), ending in a newline. A
+/// field whose name is already taken keeps its value under `_NAME`.
+fn json_event(
+    ts: Option<&str>,
+    level: &str,
+    msg: &str,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> Vec<u8> {
+    let mut obj = serde_json::Map::new();
+    if let Some(ts) = ts {
+        obj.insert("ts".into(), ts.into());
+    }
+    obj.insert("level".into(), level.into());
+    obj.insert("msg".into(), msg.into());
+    for (mut key, value) in fields {
+        while obj.contains_key(&key) {
+            key.insert(0, '_');
+        }
+        obj.insert(key, value);
+    }
+    let mut line = serde_json::Value::Object(obj).to_string().into_bytes();
+    line.push(b'\n');
+    line
+}
+
+/// One JSON line for a child's output line: `{"ts","name","line"}` (`ts`
+/// left out when `None`), the line's bytes decoded as UTF-8 with invalid
+/// sequences replaced by U+FFFD, ending in a newline.
+pub(crate) fn json_child(ts: Option<&str>, name: &str, line: &[u8]) -> Vec<u8> {
+    let mut obj = serde_json::Map::new();
+    if let Some(ts) = ts {
+        obj.insert("ts".into(), ts.into());
+    }
+    obj.insert("name".into(), name.into());
+    obj.insert("line".into(), String::from_utf8_lossy(line).into());
+    let mut out = serde_json::Value::Object(obj).to_string().into_bytes();
+    out.push(b'\n');
+    out
+}
+
+/// A line of the program's own that is not a `tracing` event (its last
+/// word, the queue's notices): `text` as is, or a JSON line of `level`.
+fn own_line(level: &str, text: &str) -> Vec<u8> {
+    match format() {
+        LogFormat::Json => json_event(json_ts().as_deref(), level, text, Default::default()),
+        LogFormat::Text => {
+            let mut line = Vec::with_capacity(text.len() + 1);
+            line.extend_from_slice(text.as_bytes());
+            line.push(b'\n');
+            line
+        }
+    }
+}
+
 /// Writes `text` and a newline to stderr through the output queue (for the
 /// program's last word, e.g. its fatal error): never blocks, never fails.
+/// In JSON, it is the `msg` of an `error` line.
 pub fn write_line(text: &str) {
-    let mut line = Vec::with_capacity(text.len() + 1);
-    line.extend_from_slice(text.as_bytes());
-    line.push(b'\n');
-    write(line);
+    write(own_line("error", text));
+}
+
+/// The `tracing` event formatter: today's text lines (with or without the
+/// timestamp), or JSON lines, as [`configure`] set.
+struct Lines {
+    stamped: Format<Full, SystemTime>,
+    unstamped: Format<Full, ()>,
+}
+
+impl Lines {
+    fn new() -> Lines {
+        let stamped = Format::default().with_target(false).with_ansi(false);
+        let unstamped = stamped.clone().without_time();
+        Lines { stamped, unstamped }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for Lines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        match (format(), timestamps()) {
+            (LogFormat::Text, true) => self.stamped.format_event(ctx, writer, event),
+            (LogFormat::Text, false) => {
+                // Without the timestamp, the level's padding would lead the line.
+                let mut line = String::new();
+                self.unstamped
+                    .format_event(ctx, Writer::new(&mut line), event)?;
+                writer.write_str(line.trim_start())
+            }
+            (LogFormat::Json, _) => {
+                let mut fields = JsonFields::default();
+                event.record(&mut fields);
+                let level = event.metadata().level().as_str().to_ascii_lowercase();
+                let line = json_event(json_ts().as_deref(), &level, &fields.msg, fields.rest);
+                writer.write_str(&String::from_utf8_lossy(&line))
+            }
+        }
+    }
+}
+
+/// An event's fields: its message, and the rest as JSON values.
+#[derive(Default)]
+struct JsonFields {
+    msg: String,
+    rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Visit for JsonFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_value(field, format!("{value:?}").into());
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.record_value(field, value.into());
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.record_value(field, value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.record_value(field, value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.record_value(field, value.into());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.record_value(field, value.into());
+    }
+}
+
+impl JsonFields {
+    fn record_value(&mut self, field: &Field, value: serde_json::Value) {
+        match (field.name(), value) {
+            ("message", serde_json::Value::String(msg)) => self.msg = msg,
+            (name, value) => {
+                self.rest.insert(name.to_owned(), value);
+            }
+        }
+    }
 }
 
 /// Queues complete output lines (each ending in `\n`) for stderr, or drops
@@ -369,10 +566,10 @@ impl Queue {
     /// after the notice about lines `lost` to failed writes, if any.
     fn take_batch(&self, batch: &mut Vec<u8>, lost: Option<&(u64, String)>) -> Taken {
         if let Some((count, why)) = lost {
-            let _infallible = writeln!(
-                batch,
-                "{count} output lines lost (writing stderr failed: {why})"
-            );
+            batch.extend(own_line(
+                "warn",
+                &format!("{count} output lines lost (writing stderr failed: {why})"),
+            ));
         }
         let mut st = self.lock();
         while st.items.is_empty() {
@@ -391,10 +588,10 @@ impl Queue {
                     taken.lines += lines;
                 }
                 Some(Item::Dropped(n)) => {
-                    let _infallible = writeln!(
-                        batch,
-                        "{n} output lines dropped (stderr was not being read)"
-                    );
+                    batch.extend(own_line(
+                        "warn",
+                        &format!("{n} output lines dropped (stderr was not being read)"),
+                    ));
                     taken.dropped += n;
                 }
                 None => break,
@@ -497,6 +694,58 @@ mod tests {
     }
 
     const SOON: Duration = Duration::from_secs(10);
+
+    fn parse(line: &[u8]) -> serde_json::Value {
+        assert_eq!(line.last(), Some(&b'\n'), "a line ends in a newline");
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
+        serde_json::from_slice(line).expect("a JSON line")
+    }
+
+    #[test]
+    fn json_event_lines_are_ts_level_msg_then_the_fields() {
+        let mut fields = serde_json::Map::new();
+        fields.insert("name".into(), "web".into());
+        fields.insert("pid".into(), 42.into());
+        fields.insert("msg".into(), "a field called msg".into());
+        let line = json_event(
+            Some("2026-12-01T23:42:00.123456Z"),
+            "info",
+            "started",
+            fields,
+        );
+        let text = String::from_utf8(line.clone()).expect("UTF-8");
+        assert_eq!(
+            text,
+            "{\"ts\":\"2026-12-01T23:42:00.123456Z\",\"level\":\"info\",\"msg\":\"started\",\
+             \"name\":\"web\",\"pid\":42,\"_msg\":\"a field called msg\"}\n"
+        );
+        let value = parse(&line);
+        assert_eq!(value["msg"], "started");
+        let bare = parse(&json_event(None, "warn", "line\nbreak", Default::default()));
+        assert_eq!(
+            bare,
+            serde_json::json!({"level": "warn", "msg": "line\nbreak"})
+        );
+    }
+
+    #[test]
+    fn json_child_lines_are_ts_name_line_with_invalid_utf8_replaced() {
+        let line = json_child(Some("2026-12-01T23:42:00.000001Z"), "w", b"a\xffb \"q\"");
+        assert_eq!(
+            String::from_utf8(line).expect("UTF-8"),
+            "{\"ts\":\"2026-12-01T23:42:00.000001Z\",\"name\":\"w\",\"line\":\"a\u{fffd}b \\\"q\\\"\"}\n"
+        );
+        let bare = parse(&json_child(None, "w", b""));
+        assert_eq!(bare, serde_json::json!({"name": "w", "line": ""}));
+    }
+
+    #[test]
+    fn json_timestamps_are_rfc3339_utc_with_microseconds() {
+        let ts = now_ts();
+        assert_eq!(ts.len(), "2026-12-01T23:42:00.123456Z".len(), "{ts}");
+        assert!(ts.ends_with('Z'), "{ts}");
+        assert!(chrono::DateTime::parse_from_rfc3339(&ts).is_ok(), "{ts}");
+    }
 
     /// Pushes `first` and waits until the writer is blocked writing it.
     fn stuck(limits: Limits, first: &str) -> (Arc<Queue>, Pipe) {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use ncolony_core::monitor::Policy;
 
 use crate::args::{positive_seconds, seconds};
+use crate::logging::LogFormat;
 
 /// Arguments of `ncolony monitor` (defaults are the original's).
 #[derive(clap::Args, Debug, Clone)]
@@ -40,6 +41,12 @@ pub struct MonitorArgs {
     /// The cap on the doubling restart delay, in seconds.
     #[arg(short = 'M', long, default_value_t = 3600.0, value_parser = seconds)]
     pub maxrestartdelay: f64,
+    /// The monitor's log on stderr: `text`, or `json` (one object per line).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text, env = "NCOLONY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Whether log lines carry a timestamp (`false` when something else stamps them).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub log_timestamps: bool,
 }
 
 impl MonitorArgs {

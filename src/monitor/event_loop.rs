@@ -32,6 +32,8 @@ use crate::process::spawn::{SpawnContext, spawn};
 
 /// Runs the monitor until SIGTERM/SIGINT has stopped every child.
 pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
+    // First: every line from here on, the last error's too, takes the format.
+    crate::logging::configure(args.log_format, args.log_timestamps);
     let policy = args.policy()?;
     for (flag, dir) in [("--config", &args.config), ("--messages", &args.messages)] {
         let meta = fs::metadata(dir).with_context(|| format!("{flag} {}", dir.display()))?;

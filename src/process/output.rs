@@ -1,6 +1,7 @@
 //! Child output: every line a child writes goes to stderr as `[NAME] line`,
-//! bytes passed through undecoded, lines longer than [`MAX_LINE`] cut into
-//! pieces, and a partial last line flushed at EOF. Output is data, not logs:
+//! bytes passed through undecoded (or, in the JSON log format, as
+//! `{"ts","name","line"}` with invalid UTF-8 replaced), lines longer than
+//! [`MAX_LINE`] cut into pieces, and a partial last line flushed at EOF. Output is data, not logs:
 //! it bypasses `tracing`, but takes the same non-blocking queue
 //! ([`crate::logging`]), so a stuck stderr never stalls anything and lines
 //! keep their order.
@@ -96,10 +97,12 @@ fn read_chunk(rx: &pipe::Receiver, lines: &mut Lines) -> io::Result<Option<Vec<u
     })
 }
 
-/// Cuts one child's output into `PREFIX line` records.
+/// Cuts one child's output into `PREFIX line` records (or JSON ones).
 #[derive(Debug)]
 pub(crate) struct Lines {
     prefix: Vec<u8>,
+    /// The child's name, when records are JSON lines.
+    json: Option<String>,
     /// The start of a line whose newline has not come yet.
     partial: Vec<u8>,
     /// Longest line kept before it is cut.
@@ -107,11 +110,17 @@ pub(crate) struct Lines {
 }
 
 impl Lines {
-    /// A splitter prefixing each line with `[name] ` and cutting lines at
+    /// A splitter prefixing each line with `[name] ` (or writing JSON
+    /// lines, if that is the configured log format) and cutting lines at
     /// `max` bytes.
     pub(crate) fn new(name: &str, max: usize) -> Self {
+        Self::with_format(name, max, logging::format())
+    }
+
+    fn with_format(name: &str, max: usize, format: logging::LogFormat) -> Self {
         Lines {
             prefix: format!("[{name}] ").into_bytes(),
+            json: (format == logging::LogFormat::Json).then(|| name.to_owned()),
             partial: Vec::new(),
             max: max.max(1),
         }
@@ -148,6 +157,16 @@ impl Lines {
 
     /// Appends to `out` the held start of the line, then `rest`, as one record.
     fn emit(&mut self, out: &mut Vec<u8>, rest: &[u8]) {
+        if let Some(name) = &self.json {
+            self.partial.extend_from_slice(rest);
+            out.extend(logging::json_child(
+                logging::json_ts().as_deref(),
+                name,
+                &self.partial,
+            ));
+            self.partial.clear();
+            return;
+        }
         out.extend_from_slice(&self.prefix);
         out.extend_from_slice(&self.partial);
         out.extend_from_slice(rest);
@@ -159,6 +178,11 @@ impl Lines {
     pub(crate) fn finish(&mut self) -> Option<Vec<u8>> {
         if self.partial.is_empty() {
             return None;
+        }
+        if self.json.is_some() {
+            let mut out = Vec::new();
+            self.emit(&mut out, &[]);
+            return Some(out);
         }
         let mut out = Vec::with_capacity(self.prefix.len() + self.partial.len() + 1);
         out.extend_from_slice(&self.prefix);
@@ -180,6 +204,31 @@ mod tests {
         assert_eq!(lines.finish(), None);
         assert_eq!(lines.split(b"last"), b"");
         assert_eq!(lines.finish().as_deref(), Some(&b"[w] last\n"[..]));
+        assert_eq!(lines.finish(), None);
+    }
+
+    #[test]
+    fn json_lines_are_objects_with_name_and_lossy_line() {
+        let mut lines = Lines::with_format("w", 3, logging::LogFormat::Json);
+        let out = lines.split(b"ok\n\xffab\"cd\npart");
+        let text = String::from_utf8(out).expect("JSON lines are UTF-8");
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        let bodies: Vec<&str> = records
+            .iter()
+            .map(|r| r["line"].as_str().unwrap_or("?"))
+            .collect();
+        // Cut at 3 bytes, as text lines are; the invalid byte is U+FFFD.
+        assert_eq!(bodies, ["ok", "\u{fffd}ab", "\"cd", "par"]);
+        for record in &records {
+            assert_eq!(record["name"], "w");
+            assert!(record["ts"].is_string(), "{record}");
+        }
+        let last = lines.finish().expect("the partial line");
+        let last: serde_json::Value = serde_json::from_slice(&last).expect("a JSON line");
+        assert_eq!(last["line"], "t");
         assert_eq!(lines.finish(), None);
     }
 

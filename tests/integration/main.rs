@@ -9,6 +9,7 @@ mod hostile_configs;
 mod hostile_messages;
 mod hostile_output;
 mod interop;
+mod log_format;
 mod log_lines;
 mod monitor;
 mod policy;
