@@ -158,7 +158,10 @@ fn log_timestamps_false_leaves_out_the_timestamps() {
 
 #[test]
 fn a_bad_log_format_is_a_usage_error() {
-    let c = Colony::new();
+    // Its config directory is missing, so a monitor that took a bad value
+    // would exit 1 at once rather than run.
+    let mut c = Colony::new();
+    c.config = c.config.join("missing");
     for args in [["--log-format", "xml"], ["--log-timestamps", "maybe"]] {
         let out = ncolony()
             .arg("monitor")
