@@ -15,8 +15,12 @@ fn log_lines_show_no_rust_debug_formatting() {
         r#"{"args": ["/bin/sleep", "1000"], "group": ["fe"]}"#,
     );
     let mut m = c.monitor(&["--frequency", "600", "--killtime", "1"]);
-    c.wait_pids("web", 1);
+    let first = c.wait_pids("web", 1);
     m.wait_log("exited (exit code 3)");
+    // Killed before any restart request, so the pid is still web's own.
+    kill(first, 9);
+    m.wait_log("exited (killed by SIGKILL)");
+    c.wait_pids("web", 2);
     c.send("001", r#"{"type": "RESTART", "name": "web"}"#);
     c.send("002", r#"{"type": "RESTART-GROUP", "group": "fe"}"#);
     c.send("003", r#"{"type": "RESTART-ALL"}"#);
@@ -24,9 +28,6 @@ fn log_lines_show_no_rust_debug_formatting() {
     m.wait_log(": RESTART-GROUP fe");
     m.wait_log(": RESTART-ALL");
     m.wait_log("stopped (killed by SIGTERM)");
-    c.wait_pids("web", 2);
-    kill(c.recorded_pids("web")[1], 9);
-    m.wait_log("exited (killed by SIGKILL)");
     m.signal(15);
     assert_eq!(
         m.wait_exit(Duration::from_secs(10)),
