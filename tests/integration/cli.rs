@@ -18,16 +18,7 @@ fn stdout(out: &Output) -> String {
 /// `ncolony ctl --config C --messages M ARGS...`, without the directories
 /// from the test's environment.
 fn ctl(c: &Colony, args: &[&str]) -> Command {
-    let mut cmd = ncolony();
-    cmd.arg("ctl")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .args(args)
-        .env_remove("NCOLONY_CONFIG_DIR")
-        .env_remove("NCOLONY_MESSAGES_DIR");
-    cmd
+    c.ctl_command(args)
 }
 
 fn output(mut cmd: Command) -> Output {

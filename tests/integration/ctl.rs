@@ -12,15 +12,7 @@ use crate::support::*;
 
 /// Runs `ncolony ctl --config C --messages M ARGS...`.
 fn ctl(c: &Colony, args: &[&str]) -> Output {
-    ncolony()
-        .arg("ctl")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .args(args)
-        .output()
-        .expect("run ncolony ctl")
+    c.ctl(args)
 }
 
 fn stderr(out: &Output) -> String {

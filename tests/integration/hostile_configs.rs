@@ -387,30 +387,9 @@ fn an_invalid_edit_of_a_running_config_keeps_it_running() {
 fn an_unreadable_edit_of_a_running_config_keeps_it_running() {
     // Root reads a chmod 000 file anyway: only an unprivileged monitor can
     // see one it cannot read.
-    require_root("setpriv to run the monitor unprivileged");
-    let setpriv = require_tool("/usr/bin/setpriv");
     let c = Colony::new();
-    for d in [c.tmp.path(), &c.config, &c.messages, &c.work] {
-        fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
-    }
     c.add_sh("web", &c.pid_recorder("web"));
-    let mut cmd = std::process::Command::new(setpriv);
-    cmd.args([
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        env!("CARGO_BIN_EXE_ncolony"),
-        "monitor",
-        "--frequency",
-        "0.2",
-    ])
-    .arg("--config")
-    .arg(&c.config)
-    .arg("--messages")
-    .arg(&c.messages);
-    let m = Monitor::spawn(cmd);
+    let m = c.unprivileged_monitor(&["--frequency", "0.2"]);
     let pid = c.wait_pids("web", 1);
     let web = c.config.join("web");
     fs::set_permissions(&web, fs::Permissions::from_mode(0o000)).expect("chmod");

@@ -818,12 +818,7 @@ fn uid_and_gid_drop_privileges_and_clear_groups() {
 
 #[test]
 fn uid_without_root_and_unreadable_files_are_logged() {
-    require_root("setpriv to run the monitor unprivileged");
-    let setpriv = require_tool("/usr/bin/setpriv");
     let c = Colony::new();
-    for d in [c.tmp.path(), &c.config, &c.messages, &c.work] {
-        fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
-    }
     c.write_config(
         "wants-root",
         r#"{"args": ["/bin/sleep", "1000"], "uid": 0}"#,
@@ -831,23 +826,7 @@ fn uid_without_root_and_unreadable_files_are_logged() {
     c.write_config("secret", r#"{"args": ["/bin/sleep", "1000"]}"#);
     fs::set_permissions(c.config.join("secret"), fs::Permissions::from_mode(0o600)).expect("chmod");
     c.add_sh("fine", &c.pid_recorder("fine"));
-    let mut cmd = std::process::Command::new(setpriv);
-    cmd.args([
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        env!("CARGO_BIN_EXE_ncolony"),
-        "monitor",
-        "--frequency",
-        "600",
-    ])
-    .arg("--config")
-    .arg(&c.config)
-    .arg("--messages")
-    .arg(&c.messages);
-    let m = Monitor::spawn(cmd);
+    let m = c.unprivileged_monitor(&["--frequency", "600"]);
     c.wait_pids("fine", 1);
     m.wait_log("not running as root");
     m.wait_log("config secret: cannot read");

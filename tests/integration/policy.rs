@@ -9,11 +9,7 @@ use crate::support::*;
 
 /// `ncolony ctl --config C --messages M ARGS...`, which must succeed.
 fn ctl(c: &Colony, args: &[&str]) {
-    let config = c.config.display().to_string();
-    let messages = c.messages.display().to_string();
-    let mut all = vec!["ctl", "--config", &config, "--messages", &messages];
-    all.extend_from_slice(args);
-    let out = run(&all);
+    let out = c.ctl(args);
     assert!(
         out.status.success(),
         "ctl {args:?} failed: {}",

@@ -278,15 +278,7 @@ fn a_bad_setting_makes_the_process_invalid() {
 // ---- ctl ----------------------------------------------------------------
 
 fn ctl(c: &Colony, args: &[&str]) -> Output {
-    ncolony()
-        .arg("ctl")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .args(args)
-        .output()
-        .expect("run ncolony ctl")
+    c.ctl(args)
 }
 
 fn text(bytes: &[u8]) -> String {

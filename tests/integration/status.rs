@@ -12,15 +12,7 @@ use crate::support::*;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn ctl(c: &Colony, args: &[&str]) -> Output {
-    let mut all = vec![
-        "ctl",
-        "--config",
-        c.config.to_str().expect("utf8"),
-        "--messages",
-        c.messages.to_str().expect("utf8"),
-    ];
-    all.extend_from_slice(args);
-    run(&all)
+    c.ctl(args)
 }
 
 fn status_json(c: &Colony) -> (Option<i32>, Value) {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -131,6 +132,47 @@ impl Colony {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| !n.starts_with('.'))
             .collect()
+    }
+
+    /// `ncolony ctl --config C --messages M ARGS...`, ready to run; the
+    /// directories never come from the test's own environment.
+    pub fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = ncolony();
+        cmd.arg("ctl")
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--messages")
+            .arg(&self.messages)
+            .args(args)
+            .env_remove("NCOLONY_CONFIG_DIR")
+            .env_remove("NCOLONY_MESSAGES_DIR");
+        cmd
+    }
+
+    /// Runs `ncolony ctl` on this colony (see [`Colony::ctl_command`]).
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        self.ctl_command(args).output().expect("run ncolony ctl")
+    }
+
+    /// Starts `ncolony monitor` on this colony as uid/gid 65534 (through
+    /// `setpriv`), with every directory of the colony opened to it. Needs
+    /// root and setpriv; a test without them fails.
+    pub fn unprivileged_monitor(&self, extra: &[&str]) -> Monitor {
+        require_root("setpriv to run the monitor unprivileged");
+        let setpriv = require_tool("/usr/bin/setpriv");
+        for d in [self.tmp.path(), &self.config, &self.messages, &self.work] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o777)).expect("chmod");
+        }
+        let mut cmd = Command::new(setpriv);
+        cmd.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_ncolony"))
+            .arg("monitor")
+            .args(extra)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--messages")
+            .arg(&self.messages);
+        Monitor::spawn(cmd)
     }
 
     /// Drops a message file in the messages directory.
