@@ -77,6 +77,9 @@ struct Shell {
     status: StatusFile,
     /// `STATE/events.jsonl`.
     journal: Journal,
+    /// Each name's count of output bytes, for the metrics; kept across its
+    /// children's lives.
+    log_bytes: std::collections::HashMap<Name, Arc<std::sync::atomic::AtomicU64>>,
     /// The state directory's lock, held for the monitor's life so that ctl
     /// can tell it runs.
     _lock: Option<nix::fcntl::Flock<fs::File>>,
@@ -95,6 +98,7 @@ impl Shell {
             holds: HoldsRecord::new(args.state_dir()),
             status: StatusFile::new(args.state_dir()),
             journal: Journal::new(args.state_dir(), args.events_max_bytes),
+            log_bytes: std::collections::HashMap::new(),
             _lock: crate::statefile::hold_lock(&args.state_dir()),
             args,
         })
@@ -289,7 +293,9 @@ impl Shell {
         match spawn(&self.ctx, &name, spec) {
             Ok(child) => {
                 tracing::info!(name = %name, pid = child.pid, "started");
-                self.relays.spawn(relay(name.to_string(), child.output));
+                let bytes = Arc::clone(self.log_bytes.entry(name.clone()).or_default());
+                self.relays
+                    .spawn(relay(name.to_string(), child.output, bytes));
                 self.pid_files.write(&name, child.pid);
                 self.children.started(name.as_str(), child.pid);
                 self.monitor.handle(

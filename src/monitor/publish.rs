@@ -296,7 +296,11 @@ fn line(clocks: &Clocks, event: &LifeEvent) -> Value {
         EventKind::ConfigInvalid { problem } => {
             obj.insert("problem".into(), problem.as_str().into());
         }
-        EventKind::Spawned { pid } | EventKind::Killed { pid } => {
+        EventKind::Spawned { pid }
+        | EventKind::Killed { pid }
+        | EventKind::Ready { pid }
+        | EventKind::ReadyTimeout { pid }
+        | EventKind::WatchdogTimeout { pid } => {
             obj.insert("pid".into(), pid.0.into());
         }
         EventKind::SpawnFailed { error } => {
@@ -329,6 +333,10 @@ fn line(clocks: &Clocks, event: &LifeEvent) -> Value {
         EventKind::OrphanReaped { pid, status } => {
             obj.insert("pid".into(), pid.0.into());
             exit(&mut obj, *status);
+        }
+        EventKind::Waiting { on } => {
+            let on: Vec<Value> = on.iter().map(|n| n.as_str().into()).collect();
+            obj.insert("on".into(), on.into());
         }
     }
     Value::Object(obj)

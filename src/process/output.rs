@@ -13,6 +13,8 @@
 use std::cell::RefCell;
 use std::io::{self, Read};
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::net::unix::pipe;
 
@@ -26,8 +28,9 @@ const READ_CHUNK: usize = 16 * 1024;
 
 /// Copies a child's output to stderr, line by line, until EOF (every writer,
 /// including grandchildren holding the pipe, has closed it). A partial last
-/// line is flushed at EOF.
-pub(crate) async fn relay(name: String, fd: OwnedFd) {
+/// line is flushed at EOF. Every byte read is counted in `bytes` (a name's
+/// counter outlives its children: the metrics' `ncolony_log_bytes_total`).
+pub(crate) async fn relay(name: String, fd: OwnedFd, bytes: Arc<AtomicU64>) {
     let rx = match pipe::Receiver::from_owned_fd(fd) {
         Ok(rx) => rx,
         Err(e) => {
@@ -40,7 +43,7 @@ pub(crate) async fn relay(name: String, fd: OwnedFd) {
         if rx.readable().await.is_err() {
             break;
         }
-        match read_chunk(&rx, &mut lines) {
+        match read_chunk(&rx, &mut lines, &bytes) {
             Ok(None) => break,
             Ok(Some(lines)) => {
                 // Waits only while stderr is slow, not stuck: the child then
@@ -87,12 +90,17 @@ pub(crate) fn relay_blocking(name: &str, mut reader: impl Read) {
 /// Reads one chunk and returns its complete lines (`None` at EOF). The read
 /// buffer is shared by every relay on the thread rather than held in each
 /// task, so an idle child costs a few hundred bytes, not a buffer.
-fn read_chunk(rx: &pipe::Receiver, lines: &mut Lines) -> io::Result<Option<Vec<u8>>> {
+fn read_chunk(
+    rx: &pipe::Receiver,
+    lines: &mut Lines,
+    bytes: &AtomicU64,
+) -> io::Result<Option<Vec<u8>>> {
     thread_local! {
         static BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
     }
     BUF.with_borrow_mut(|buf| {
         let n = rx.try_read(buf)?;
+        bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok((n > 0).then(|| lines.split(&buf[..n])))
     })
 }

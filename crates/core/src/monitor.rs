@@ -211,6 +211,34 @@ pub enum Input {
     },
     /// SIGTERM or SIGINT: stop everything, then exit. A second one kills at once.
     Shutdown,
+    /// What a child (or its readiness check) said of itself: a `ready`
+    /// probe passed, its notification fd was written, or a datagram on the
+    /// notify socket from its process group. A notice for a pid that is not
+    /// the name's live child is stale and changes nothing.
+    Notice {
+        /// The process name.
+        name: Name,
+        /// The child it concerns (its process group leader).
+        pid: Pid,
+        /// What it said.
+        notice: Notice,
+    },
+}
+
+/// What a child says of itself (systemd's `sd_notify` words; a passed
+/// probe or a written notification fd is [`Notice::Ready`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// `READY=1`: it is ready.
+    Ready,
+    /// `STATUS=...`: a line for the status.
+    Status(String),
+    /// `WATCHDOG=1`: it is alive.
+    Watchdog,
+    /// `STOPPING=1`: it is stopping of its own accord.
+    Stopping,
+    /// `RELOADING=1`: it is reloading its configuration.
+    Reloading,
 }
 
 /// Something the core asks the shell to do.
@@ -391,6 +419,9 @@ impl Monitor {
                 }
             }
             Input::Shutdown => self.shutdown(now),
+            Input::Notice { name, pid, notice } => {
+                tracing::debug!(name = %name, pid = pid.0, ?notice, "notice");
+            }
         }
         self.maybe_exit();
     }
@@ -785,6 +816,9 @@ impl Monitor {
                         .wanted
                         .get(name)
                         .map_or("always", |spec| spec.lifecycle.restart.as_str()),
+                    ready: state == view::State::Running,
+                    waiting_for: Vec::new(),
+                    status_text: None,
                 }
             })
             .collect()

@@ -12,7 +12,11 @@ use serde_json::Value;
 mod lifecycle;
 
 pub use lifecycle::{Lifecycle, Restart, STOP_SIGNALS, stop_signal};
+pub use log::LogTarget;
+pub use ready::{Ready, ReadyKind, StartOrder};
 
+mod log;
+mod ready;
 mod settings;
 
 pub use settings::{
@@ -192,6 +196,10 @@ pub const KNOWN_KEYS: &[&str] = &[
     "rlimits",
     "nice",
     "env_file",
+    "log",
+    "ready",
+    "after",
+    "watchdog",
 ];
 
 /// A top-level key of a config file that the monitor does not read and that
@@ -275,6 +283,10 @@ pub struct ProcSpec {
     pub nice: Option<i32>,
     /// Environment files read at each start (`"env_file"`), in order.
     pub env_files: Vec<EnvFile>,
+    /// Where its output goes (`"log"`); `None`: the monitor's `--log-dir`, or stderr.
+    pub log: Option<LogTarget>,
+    /// Start order and readiness (`"ready"`, `"after"`, `"watchdog"`).
+    pub order: StartOrder,
     /// The file's exact text, passed to the child as `NCOLONY_CONFIG`.
     pub text: String,
     /// Keys that look misspelled ([`unknown_keys`]); the monitor warns once
@@ -380,6 +392,8 @@ impl ProcSpec {
         let rlimits = settings::rlimits(&map, &mut problems);
         let nice = settings::nice(&map, &mut problems);
         let env_files = settings::env_files(&map, &mut problems);
+        let log = log::parse(&map, &mut problems);
+        let order = ready::parse(&map, &mut problems);
         if !problems.is_empty() {
             return Err(SpecError { problems });
         }
@@ -396,6 +410,8 @@ impl ProcSpec {
             rlimits,
             nice,
             env_files,
+            log,
+            order,
             text,
             unknown_keys: unknown_keys(&map),
         })

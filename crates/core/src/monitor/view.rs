@@ -30,6 +30,8 @@ pub enum State {
     Exited,
     /// Its config cannot be used and it has no valid one to run.
     Invalid,
+    /// Not started yet: a name in its `after` is not ready.
+    Waiting,
 }
 
 impl State {
@@ -44,6 +46,7 @@ impl State {
             State::Held => "held",
             State::Exited => "exited",
             State::Invalid => "invalid",
+            State::Waiting => "waiting",
         }
     }
 }
@@ -81,6 +84,13 @@ pub struct ProcView {
     pub problem: Option<String>,
     /// Its restart policy's word (`always`).
     pub restart: &'static str,
+    /// Whether its live child is ready (see the `ready` key): running and,
+    /// if it must say so, having said so since this start.
+    pub ready: bool,
+    /// While [`State::Waiting`]: the names in its `after` not ready yet.
+    pub waiting_for: Vec<Name>,
+    /// The last `STATUS=` text its live child sent.
+    pub status_text: Option<String>,
 }
 
 /// Why the monitor stops a process.
@@ -191,6 +201,26 @@ pub enum EventKind {
         /// How it ended.
         status: Exit,
     },
+    /// Its live child is ready.
+    Ready {
+        /// Its pid.
+        pid: Pid,
+    },
+    /// Its live child did not become ready within its `ready.timeout`.
+    ReadyTimeout {
+        /// Its pid.
+        pid: Pid,
+    },
+    /// Its live child sent no `WATCHDOG=1` within its `watchdog`.
+    WatchdogTimeout {
+        /// Its pid.
+        pid: Pid,
+    },
+    /// It is not started yet: these names in its `after` are not ready.
+    Waiting {
+        /// What it waits for.
+        on: Vec<Name>,
+    },
 }
 
 impl EventKind {
@@ -214,6 +244,10 @@ impl EventKind {
             EventKind::Held => "held",
             EventKind::Released => "released",
             EventKind::OrphanReaped { .. } => "orphan_reaped",
+            EventKind::Ready { .. } => "ready",
+            EventKind::ReadyTimeout { .. } => "ready_timeout",
+            EventKind::WatchdogTimeout { .. } => "watchdog_timeout",
+            EventKind::Waiting { .. } => "waiting",
         }
     }
 }
