@@ -531,8 +531,14 @@ impl Monitor {
         for name in &names {
             self.deferred.insert(name.clone(), event.clone());
         }
+        // The order of what runs: the wanted configs' `after` (a config
+        // refused for a cycle is not in effect, so not in the order).
         let empty: &[Name] = &[];
-        let graph = |n: &Name| self.after.get(n).map_or(empty, Vec::as_slice);
+        let graph = |n: &Name| {
+            self.wanted
+                .get(n)
+                .map_or(empty, |spec| spec.order.after.as_slice())
+        };
         let mut component: HashMap<Name, usize> = HashMap::new();
         let cycles = after_cycles(self.deferred.keys().map(|n| (n, graph(n))));
         for (i, cycle) in cycles.into_iter().enumerate() {

@@ -1632,3 +1632,6 @@ mod observed {
         );
     }
 }
+
+/// Start order and readiness: `after`, `ready`, `watchdog`.
+mod order;
