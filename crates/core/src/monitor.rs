@@ -564,9 +564,14 @@ impl Monitor {
         self.release_checks.extend(names);
     }
 
-    /// Whether a deferred name's dependents (in the ordered stop) are all
-    /// done: given their event, and not stopping or starting.
+    /// Whether a deferred name may have its event now: it has no running
+    /// child to stop (held back, a restart's backoff or a waiting start
+    /// would go ahead on their own), or its dependents (in the ordered
+    /// stop) are all done: given their event, and not stopping or starting.
     fn releasable(&self, name: &Name) -> bool {
+        if !matches!(self.procs.get(name), Some(Proc::Running { .. })) {
+            return true;
+        }
         self.order.get(name).is_none_or(|dependents| {
             dependents.iter().all(|d| {
                 !self.deferred.contains_key(d) && !self.procs.get(d).is_some_and(Proc::is_busy)
@@ -1082,6 +1087,10 @@ impl Monitor {
             None => self.forget_if_gone(&name),
         }
         self.settle(&name);
+        if self.deferred.contains_key(&name) {
+            // It may have no running child any more.
+            self.release_checks.push_back(name.clone());
+        }
         if !self.deferred.is_empty()
             && let Some(after) = self.after.get(&name)
         {

@@ -87,9 +87,19 @@ fn a_process_waits_for_its_after_even_a_name_not_configured_yet() {
         events(&mut h),
         vec![
             ("web".into(), EventKind::ConfigAdded),
-            ("web".into(), EventKind::Waiting { on: names(&["db", "cache"]) }),
+            (
+                "web".into(),
+                EventKind::Waiting {
+                    on: names(&["db", "cache"])
+                }
+            ),
             ("cache".into(), EventKind::ConfigAdded),
-            ("cache".into(), EventKind::Spawned { pid: h.m.pid_of(&name("cache")).expect("runs") }),
+            (
+                "cache".into(),
+                EventKind::Spawned {
+                    pid: h.m.pid_of(&name("cache")).expect("runs")
+                }
+            ),
             ("web".into(), EventKind::Waiting { on: names(&["db"]) }),
             ("db".into(), EventKind::ConfigAdded),
             ("db".into(), EventKind::Spawned { pid: db }),
@@ -106,7 +116,10 @@ fn a_stale_notice_changes_nothing_and_readiness_is_per_start() {
     h.feed(conf("web", &after(&["db"])));
     let first = h.pid("db");
     // A notice from another pid (a previous child, a stranger) is stale.
-    assert!(h.feed(notice("db", Pid(first.0 + 1000), Notice::Ready)).is_empty());
+    assert!(
+        h.feed(notice("db", Pid(first.0 + 1000), Notice::Ready))
+            .is_empty()
+    );
     assert!(h.feed(notice("web", first, Notice::Ready)).is_empty());
     assert_eq!(h.state("web"), State::Waiting);
     assert!(!h.view_of("db").ready);
@@ -118,7 +131,11 @@ fn a_stale_notice_changes_nothing_and_readiness_is_per_start() {
     let web = h.pid("web");
     assert_eq!(spawns(&h.exit(first)), ["db"]);
     assert!(!h.view_of("db").ready);
-    assert_eq!(h.pid("web"), web, "a dependency's death does not stop its dependents");
+    assert_eq!(
+        h.pid("web"),
+        web,
+        "a dependency's death does not stop its dependents"
+    );
     // The old pid's READY=1, late, does not count for the new child.
     assert!(h.feed(notice("db", first, Notice::Ready)).is_empty());
     assert!(!h.view_of("db").ready);
@@ -131,8 +148,15 @@ fn status_text_is_kept_cleaned_and_cleared_at_each_start() {
     let mut h = Harness::new();
     h.feed(conf("db", NOTIFY));
     let pid = h.pid("db");
-    h.feed(notice("db", pid, Notice::Status("loading\n\x1b[31mred".into())));
-    assert_eq!(h.view_of("db").status_text.as_deref(), Some("loading  [31mred"));
+    h.feed(notice(
+        "db",
+        pid,
+        Notice::Status("loading\n\x1b[31mred".into()),
+    ));
+    assert_eq!(
+        h.view_of("db").status_text.as_deref(),
+        Some("loading  [31mred")
+    );
     let long = "x".repeat(1000);
     h.feed(notice("db", pid, Notice::Status(long)));
     assert_eq!(
@@ -144,7 +168,11 @@ fn status_text_is_kept_cleaned_and_cleared_at_each_start() {
     assert_ne!(h.view_of("db").status_text.as_deref(), Some("stale"));
     h.now += 2 * SEC;
     h.exit(pid);
-    assert_eq!(h.view_of("db").status_text, None, "a new start has no text yet");
+    assert_eq!(
+        h.view_of("db").status_text,
+        None,
+        "a new start has no text yet"
+    );
 }
 
 #[test]
@@ -229,7 +257,10 @@ fn a_quiet_watchdog_stops_the_child_and_the_restart_policy_decides() {
     assert_eq!(spawns(&h.exit_with(pid, Exit::Signal(15))), ["db"]);
     // With "on-failure", a watchdog stop is a failure whatever its code.
     let mut h = Harness::new();
-    h.feed(conf("db", &format!(r#"{WATCHDOG}, "restart": "on-failure""#)));
+    h.feed(conf(
+        "db",
+        &format!(r#"{WATCHDOG}, "restart": "on-failure""#),
+    ));
     let pid = h.pid("db");
     h.ready("db");
     h.advance(2 * SEC);
@@ -257,10 +288,20 @@ fn reloading_is_not_ready_until_ready_again_and_stopping_is_not_ready() {
     assert_eq!(h.m.poll_timeout(), Some(h.now + 5 * SEC));
     h.ready("db");
     assert!(h.view_of("db").ready);
-    assert_eq!(events(&mut h).iter().filter(|(_, k)| matches!(k, EventKind::Ready { .. })).count(), 2);
+    assert_eq!(
+        events(&mut h)
+            .iter()
+            .filter(|(_, k)| matches!(k, EventKind::Ready { .. }))
+            .count(),
+        2
+    );
     h.feed(notice("db", pid, Notice::Stopping));
     assert!(!h.view_of("db").ready);
-    assert_eq!(h.m.poll_timeout(), None, "its own exit follows; no deadline");
+    assert_eq!(
+        h.m.poll_timeout(),
+        None,
+        "its own exit follows; no deadline"
+    );
     assert_eq!(h.state("web"), State::Running, "a dependent keeps running");
 }
 
@@ -269,7 +310,10 @@ fn a_one_shot_dependency_must_exit_successfully() {
     for restart in ["never", "on-failure"] {
         let mut h = Harness::new();
         let task = format!(r#", "restart": "{restart}""#);
-        h.feed(conf("migrate", &format!(r#"{task}, "ready": {{"notify": true}}"#)));
+        h.feed(conf(
+            "migrate",
+            &format!(r#"{task}, "ready": {{"notify": true}}"#),
+        ));
         h.feed(conf("web", &after(&["migrate"])));
         // Running, even ready: not enough for a one-shot task.
         h.ready("migrate");
@@ -288,8 +332,15 @@ fn a_one_shot_dependency_must_exit_successfully() {
             assert_eq!(h.state("web"), State::Waiting);
         }
         let pid = h.pid("migrate");
-        assert_eq!(spawns(&h.exit_with(pid, Exit::Code(0))), ["web"], "{restart}");
-        assert!(h.view_of("migrate").ready, "a finished one-shot task is ready");
+        assert_eq!(
+            spawns(&h.exit_with(pid, Exit::Code(0))),
+            ["web"],
+            "{restart}"
+        );
+        assert!(
+            h.view_of("migrate").ready,
+            "a finished one-shot task is ready"
+        );
         assert_eq!(h.state("web"), State::Running);
         // Running the task again does not stop web.
         h.feed(restart_msg("migrate"));
@@ -297,7 +348,10 @@ fn a_one_shot_dependency_must_exit_successfully() {
     }
     // Success is per its success_exit_codes.
     let mut h = Harness::new();
-    h.feed(conf("migrate", r#", "restart": "never", "success_exit_codes": [0, 2]"#));
+    h.feed(conf(
+        "migrate",
+        r#", "restart": "never", "success_exit_codes": [0, 2]"#,
+    ));
     h.feed(conf("web", &after(&["migrate"])));
     let pid = h.pid("migrate");
     assert_eq!(spawns(&h.exit_with(pid, Exit::Code(2))), ["web"]);
@@ -342,8 +396,12 @@ fn a_dependency_removed_or_added_later_re_checks_its_dependents() {
         kinds,
         [
             EventKind::Waiting { on: names(&["db"]) },
-            EventKind::Waiting { on: names(&["cache"]) },
-            EventKind::Waiting { on: names(&["db", "cache"]) },
+            EventKind::Waiting {
+                on: names(&["cache"])
+            },
+            EventKind::Waiting {
+                on: names(&["db", "cache"])
+            },
         ],
         "journaled when it starts waiting and when the set changes, only"
     );
@@ -355,7 +413,10 @@ fn an_after_naming_itself_is_invalid() {
     assert!(h.feed(conf("web", &after(&["db", "web"]))).is_empty());
     let v = h.view_of("web");
     assert_eq!(v.state, State::Invalid);
-    assert_eq!(v.problem.as_deref(), Some(r#""after" names the process itself ("web")"#));
+    assert_eq!(
+        v.problem.as_deref(),
+        Some(r#""after" names the process itself ("web")"#)
+    );
 }
 
 fn problem(h: &Harness, n: &str) -> Option<String> {
@@ -373,11 +434,11 @@ fn a_cycle_makes_every_config_in_it_invalid_until_it_is_broken() {
     }
     // web was valid (waiting) until api closed the cycle; it is refused now.
     assert_eq!(h.state("api"), State::Invalid);
-    assert!(
-        events(&mut h)
-            .iter()
-            .any(|(n, k)| n == "web" && *k == EventKind::ConfigInvalid { problem: cycle.into() })
-    );
+    assert!(events(&mut h).iter().any(|(n, k)| n == "web"
+        && *k
+            == EventKind::ConfigInvalid {
+                problem: cycle.into()
+            }));
     // Broken by an edit: both run, in order.
     assert_eq!(spawns(&h.feed(changed("api", ""))), ["api", "web"]);
     assert_eq!((problem(&h, "web"), problem(&h, "api")), (None, None));
@@ -417,8 +478,14 @@ fn an_edit_closing_a_cycle_keeps_the_running_processes() {
     // api's edit would close a cycle: refused, so it keeps its previous
     // config, running; web's config is in the cycle too, and keeps running.
     assert!(h.feed(changed("api", &after(&["web"]))).is_empty());
-    assert_eq!(problem(&h, "api").as_deref(), Some("after: api -> web -> api"));
-    assert_eq!(problem(&h, "web").as_deref(), Some("after: api -> web -> api"));
+    assert_eq!(
+        problem(&h, "api").as_deref(),
+        Some("after: api -> web -> api")
+    );
+    assert_eq!(
+        problem(&h, "web").as_deref(),
+        Some("after: api -> web -> api")
+    );
     assert_eq!((h.pid("api"), h.pid("web")), (api, web));
     assert_eq!(h.state("api"), State::Running);
     // Fixed: the problems go, and nothing needs a restart.
@@ -442,7 +509,11 @@ fn a_deep_chain_and_a_wide_fan_are_handled_in_linear_time() {
     for reverse in [false, true] {
         let mut h = Harness::new();
         let mut started = Vec::new();
-        let order: Vec<usize> = if reverse { (0..n).rev().collect() } else { (0..n).collect() };
+        let order: Vec<usize> = if reverse {
+            (0..n).rev().collect()
+        } else {
+            (0..n).collect()
+        };
         for i in order {
             started.extend(spawns(&h.feed(conf(&format!("p{i:04}"), &chain(i)))));
         }
@@ -452,10 +523,17 @@ fn a_deep_chain_and_a_wide_fan_are_handled_in_linear_time() {
         // each with the same one problem.
         h.feed(changed("p0000", &after(&[&format!("p{:04}", n - 1)])));
         let v = h.view_of("p0500");
-        assert!(v.problem.as_deref().is_some_and(|p| p.starts_with("after: p0000 -> p0999 -> p0998")));
+        assert!(
+            v.problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with("after: p0000 -> p0999 -> p0998"))
+        );
         // Shut down: one at a time, from the end of the chain.
         let acts = h.feed(Input::Shutdown);
-        assert_eq!(signals(&acts), [(h.pid(&format!("p{:04}", n - 1)), Sig::Term)]);
+        assert_eq!(
+            signals(&acts),
+            [(h.pid(&format!("p{:04}", n - 1)), Sig::Term)]
+        );
     }
     // A thousand processes all after one.
     let mut h = Harness::new();
@@ -498,7 +576,10 @@ fn a_dependent_killed_at_killtime_releases_its_dependency() {
     h.feed(Input::Shutdown);
     let acts = h.advance(Policy::default().kill_time);
     assert_eq!(signals(&acts), [(solo, Sig::Kill), (web, Sig::Kill)]);
-    assert_eq!(signals(&h.exit_with(web, Exit::Signal(9))), [(api, Sig::Term)]);
+    assert_eq!(
+        signals(&h.exit_with(web, Exit::Signal(9))),
+        [(api, Sig::Term)]
+    );
 }
 
 #[test]
@@ -509,10 +590,16 @@ fn a_second_shutdown_kills_everything_at_once() {
     let acts = h.feed(Input::Shutdown);
     let sent = signals(&acts);
     for pid in [db, api, web, solo] {
-        assert!(sent.contains(&(pid, Sig::Kill)), "{pid:?} not killed: {sent:?}");
+        assert!(
+            sent.contains(&(pid, Sig::Kill)),
+            "{pid:?} not killed: {sent:?}"
+        );
     }
     for pid in [db, api] {
-        assert!(sent.contains(&(pid, Sig::Term)), "{pid:?}: stop signal first");
+        assert!(
+            sent.contains(&(pid, Sig::Term)),
+            "{pid:?}: stop signal first"
+        );
     }
     h.exit(db);
     h.exit(api);
@@ -551,7 +638,10 @@ fn a_dependency_waiting_for_readiness_after_restart_all_holds_its_dependents() {
     h.feed(conf("web", &after(&["db"])));
     h.ready("db");
     let (db, web) = (h.pid("db"), h.pid("web"));
-    assert_eq!(signals(&h.feed(msg(Message::RestartAll))), [(web, Sig::Term)]);
+    assert_eq!(
+        signals(&h.feed(msg(Message::RestartAll))),
+        [(web, Sig::Term)]
+    );
     assert_eq!(signals(&h.exit(web)), [(db, Sig::Term)]);
     assert_eq!(spawns(&h.exit(db)), ["db"]);
     assert_eq!(h.state("web"), State::Waiting);
@@ -572,4 +662,31 @@ fn a_colony_without_after_restarts_and_stops_as_before() {
     assert_eq!(signals(&acts), [], "already stopping");
     let acts = h.feed(Input::Shutdown);
     assert_eq!(signals(&acts), pids.map(|p| (p, Sig::Kill)));
+}
+
+#[test]
+fn an_ordered_stop_holds_back_only_what_runs() {
+    // db backs off while web runs: a shutdown forgets db at once (its
+    // backoff must not start it) and stops web.
+    let mut h = Harness::new();
+    h.feed(conf("db", ""));
+    h.feed(conf("web", &after(&["db"])));
+    let (db, web) = (h.pid("db"), h.pid("web"));
+    assert!(spawns(&h.exit(db)).is_empty());
+    assert_eq!(h.state("db"), State::Backoff);
+    assert_eq!(signals(&h.feed(Input::Shutdown)), [(web, Sig::Term)]);
+    assert!(
+        h.advance(10 * SEC)
+            .iter()
+            .all(|a| !matches!(a, Action::Spawn { .. }))
+    );
+    assert_eq!(exits(&h.exit(web)), [0]);
+    // A held-back dependency that dies meanwhile is not signalled after.
+    let mut h = chain3();
+    let (db, api, web) = (h.pid("db"), h.pid("api"), h.pid("web"));
+    h.feed(Input::Shutdown);
+    h.exit(api);
+    h.exit(db);
+    let acts = h.exit(web);
+    assert!(signals(&acts).is_empty(), "{acts:?}");
 }
