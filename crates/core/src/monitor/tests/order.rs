@@ -386,6 +386,10 @@ fn a_dependency_removed_or_added_later_re_checks_its_dependents() {
     assert_eq!(h.view_of("web").waiting_for, names(&["cache"]));
     h.feed(Input::Config(Change::Removed { name: name("db") }));
     assert_eq!(h.view_of("web").waiting_for, names(&["db", "cache"]));
+    // A RESTART or a START checks again, and finds the same: no new event.
+    assert!(h.feed(restart_msg("web")).is_empty());
+    assert!(h.feed(start_msg("web")).is_empty());
+    assert_eq!(h.state("web"), State::Waiting);
     let kinds: Vec<EventKind> = events(&mut h)
         .into_iter()
         .filter(|(n, _)| n == "web")
