@@ -970,7 +970,9 @@ impl Ctx<'_> {
         let now = self.now;
         let watchdog = spec.order.watchdog;
         let health = match notice {
-            _ if from != pid => health,
+            // Another pid's is stale; a process without `ready` is ready
+            // as long as it runs, whatever it says.
+            _ if from != pid || spec.order.ready.is_none() => health,
             Notice::Ready if !health.ready => {
                 tracing::info!(name = %self.name, pid = pid.0, "ready");
                 Health {
