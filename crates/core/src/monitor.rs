@@ -7,6 +7,13 @@
 //! name, keeps the pid index and the monitor's mode (running, shutting down,
 //! done), and hands each name's event to the one table that holds the whole
 //! policy, `table::step` (in `monitor/table.rs`).
+//!
+//! It also keeps the colony's `after` graph, which no single name's step
+//! can see: the cycles in it (each config in one refused, through the
+//! invalid-config path), a reverse index so that a dependency's becoming
+//! ready (or not) re-checks only its own dependents, and the order of a
+//! shutdown or a RESTART-ALL (dependents first). A colony without `after`
+//! or `ready` gets the same actions in the same order as before them.
 
 mod table;
 #[cfg(test)]

@@ -456,6 +456,8 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
 
         // Running: a new config, a removal, a restart, a STOP or a shutdown
         // stops it, each with what follows; an exit is the restart policy's.
+        // Its deadline is its ready timeout, or once ready its watchdog's:
+        // past it, it is stopped as failed. What it says moves its readiness.
         (
             Some(P::Running {
                 pid,
