@@ -563,16 +563,20 @@ fn supervision_reacts_at_once_while_500_idle_connections_are_open() {
         "the monitor holds {during} fds with 500 connections open (was {fds})"
     );
 
-    // A new config starts within a second.
-    let asked = Instant::now();
-    c.add_sh("second", &c.pid_recorder("second"));
-    let pid_file = c.pids.join("second");
-    assert!(
-        wait_until(Duration::from_secs(1), || pid_file.exists()),
-        "second did not start within a second; log:\n{}",
-        m.log()
-    );
-    let reacted = asked.elapsed();
+    // A new config starts within a second, and so does the next one: the
+    // loop was free after the first as well.
+    let mut reactions = Vec::new();
+    for name in ["second", "third"] {
+        let asked = Instant::now();
+        c.add_sh(name, &c.pid_recorder(name));
+        let pid_file = c.pids.join(name);
+        assert!(
+            wait_until(Duration::from_secs(1), || pid_file.exists()),
+            "{name} did not start within a second; log:\n{}",
+            m.log()
+        );
+        reactions.push(asked.elapsed());
+    }
     let grown = status_bytes(m.pid(), "VmHWM").saturating_sub(peak);
     assert!(grown < 16 << 20, "peak RSS grew {grown} bytes");
     let now = status_bytes(m.pid(), "VmRSS");
@@ -580,11 +584,15 @@ fn supervision_reacts_at_once_while_500_idle_connections_are_open() {
 
     // Once they close, the endpoint serves again.
     drop(idle);
-    let s = scrape_until(addr, "second running", |s| {
+    let s = scrape_until(addr, "second and third running", |s| {
         s.of("ncolony_process_up", "second") == Some(1.0)
+            && s.of("ncolony_process_up", "third") == Some(1.0)
     });
     assert_eq!(s.state("first"), "running");
-    assert!(reacted < Duration::from_secs(1), "{reacted:?}");
+    assert!(
+        reactions.iter().all(|r| *r < Duration::from_secs(1)),
+        "{reactions:?}"
+    );
 }
 
 #[test]
