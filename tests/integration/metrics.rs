@@ -615,6 +615,9 @@ fn a_port_in_use_exits_1_naming_the_address_before_any_child_starts() {
 #[test]
 fn an_unparsable_address_is_a_usage_error_naming_it() {
     let c = Colony::new();
+    // Were the value taken, the missing config directory would end the
+    // monitor at once (exit 1), not leave it running.
+    let missing = c.tmp.path().join("missing");
     for bad in [
         "localhost:9100",
         "127.0.0.1",
@@ -625,7 +628,7 @@ fn an_unparsable_address_is_a_usage_error_naming_it() {
         let out = ncolony()
             .arg("monitor")
             .arg("--config")
-            .arg(&c.config)
+            .arg(&missing)
             .arg("--messages")
             .arg(&c.messages)
             .args(["--metrics", bad])
