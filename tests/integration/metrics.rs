@@ -263,6 +263,9 @@ fn the_page_follows_a_scripted_sequence() {
     });
     assert_eq!(s.state("web"), "running");
     assert_eq!(s.state("crash"), "backoff");
+    // No ready key: ready while running (issue 12's readiness).
+    assert_eq!(s.of("ncolony_process_ready", "web"), Some(1.0));
+    assert_eq!(s.of("ncolony_process_ready", "crash"), Some(0.0));
     assert_eq!(s.of("ncolony_process_up", "crash"), Some(0.0));
     assert_eq!(s.of("ncolony_process_restarts_total", "web"), Some(0.0));
     assert_eq!(s.of("ncolony_process_last_exit_code", "web"), None);
@@ -354,6 +357,7 @@ fn the_page_follows_a_scripted_sequence() {
     });
     assert_eq!(s.state("web"), "held");
     assert_eq!(s.of("ncolony_process_up", "web"), Some(0.0));
+    assert_eq!(s.of("ncolony_process_ready", "web"), Some(0.0));
     assert_eq!(s.of("ncolony_process_start_time_seconds", "web"), None);
     assert_eq!(
         s.value("ncolony_processes", &[("state", "held")]),
