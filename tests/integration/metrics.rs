@@ -235,6 +235,29 @@ fn status_bytes(pid: i32, field: &str) -> u64 {
     kib * 1024
 }
 
+/// The monitor's threads: each one's name and voluntary context switches.
+fn threads(pid: i32) -> Vec<(String, u64)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("list the threads");
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let tid: i32 = t.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let switches = proc_status_field_of_task(pid, tid, "voluntary_ctxt_switches")?;
+            Some((name.trim().to_owned(), switches.parse().ok()?))
+        })
+        .collect()
+}
+
+/// A field of `/proc/PID/task/TID/status`.
+fn proc_status_field_of_task(pid: i32, tid: i32, field: &str) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_owned())
+    })
+}
+
 fn open_fds(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("list the monitor's fds")
@@ -596,6 +619,38 @@ fn supervision_reacts_at_once_while_500_idle_connections_are_open() {
     assert!(
         reactions.iter().all(|r| *r < Duration::from_secs(1)),
         "{reactions:?}"
+    );
+}
+
+#[test]
+fn off_by_default_and_idle_without_a_wake_up() {
+    let c = Colony::new();
+    c.add_sh("web", &c.pid_recorder("web"));
+    let off = c.monitor(&[]);
+    c.wait_pids("web", 1);
+    let names: Vec<String> = threads(off.pid()).into_iter().map(|(n, _)| n).collect();
+    assert!(!names.iter().any(|n| n == "metrics"), "{names:?}");
+    drop(off);
+
+    let (on, addr) = monitor(&c, &[]);
+    scrape(addr);
+    let switches = || {
+        threads(on.pid())
+            .into_iter()
+            .find_map(|(name, n)| (name == "metrics").then_some(n))
+    };
+    assert!(switches().is_some(), "a metrics thread");
+    // Once the scrape's connection is over on the server's side too.
+    assert!(wait_until(SOON, || {
+        let now = switches();
+        stays(Duration::from_millis(300), || switches() == now)
+    }));
+    let before = switches().expect("a metrics thread");
+    // Two seconds would show a timer of a second or less.
+    assert!(
+        stays(Duration::from_secs(2), || switches() == Some(before)),
+        "the idle metrics thread woke: {before} -> {:?} context switches",
+        switches()
     );
 }
 
