@@ -241,15 +241,14 @@ impl Shell {
             }
         }
         for (name, (kind, file)) in from_messages {
-            if self.monitor.is_configured(&name) {
-                if let Some(metrics) = &self.metrics {
-                    metrics.count_message(kind);
-                }
-            } else {
+            if !self.monitor.is_configured(&name) {
                 let problem = format!("{kind}: no configured process named {:?}", name.as_str());
                 tracing::warn!("message {file}: {problem}; deleted");
                 self.monitor
                     .journal(now, None, EventKind::MessageRejected { file, problem });
+            } else if let Some(metrics) = &self.metrics {
+                // Handled as a hold (the core never saw it as a message).
+                metrics.count_message(kind);
             }
         }
         for pending in later {
