@@ -222,7 +222,9 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                             std::mem::take(&mut refused)
                         );
                     }
-                    failing = None;
+                    if failing.take().is_some() {
+                        tracing::info!("metrics: accepting connections again");
+                    }
                     connections.spawn(connection(stream, Arc::clone(&shared)));
                 }
                 Err(e) => {
