@@ -1,5 +1,6 @@
 //! The command line of `ncolony monitor` and what follows from it.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -47,6 +48,10 @@ pub struct MonitorArgs {
     /// Whether log lines carry a timestamp (`false` when something else stamps them).
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub log_timestamps: bool,
+    /// Serve Prometheus metrics on http://ADDR/metrics (an IP and a port:
+    /// `127.0.0.1:9100`, `[::1]:9100`; port 0 picks a free one, logged).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 impl MonitorArgs {

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::args::MonitorArgs;
 use super::holds::HoldsRecord;
+use super::metrics::Metrics;
 use super::pidfiles::PidFiles;
 use super::publish::{Clocks, Journal, StatusFile};
 use super::state::{ChildrenRecord, create_state_dir};
@@ -80,6 +81,8 @@ struct Shell {
     /// Each name's count of output bytes, for the metrics; kept across its
     /// children's lives.
     log_bytes: std::collections::HashMap<Name, Arc<std::sync::atomic::AtomicU64>>,
+    /// The metrics endpoint (`--metrics`), if it serves.
+    metrics: Option<Metrics>,
     /// The state directory's lock, held for the monitor's life so that ctl
     /// can tell it runs.
     _lock: Option<nix::fcntl::Flock<fs::File>>,
@@ -99,6 +102,8 @@ impl Shell {
             status: StatusFile::new(args.state_dir()),
             journal: Journal::new(args.state_dir(), args.events_max_bytes),
             log_bytes: std::collections::HashMap::new(),
+            // Before any child starts: an address in use is fatal.
+            metrics: args.metrics.map(Metrics::start).transpose()?,
             _lock: crate::statefile::hold_lock(&args.state_dir()),
             args,
         })
@@ -241,6 +246,9 @@ impl Shell {
                 tracing::warn!("message {file}: {problem}; deleted");
                 self.monitor
                     .journal(now, None, EventKind::MessageRejected { file, problem });
+            } else if let Some(metrics) = &self.metrics {
+                // Handled as a hold (the core never saw it as a message).
+                metrics.count_message(kind);
             }
         }
         for pending in later {
@@ -266,14 +274,24 @@ impl Shell {
     fn publish(&mut self) {
         let clocks = Clocks::now();
         while let Some(event) = self.monitor.poll_event() {
+            if let Some(metrics) = &self.metrics {
+                metrics.count(&event.kind);
+            }
             self.journal.push(&clocks, &event);
         }
         self.journal.flush();
         if self.monitor.take_changed() {
             self.status.changed();
         }
-        let monitor = &self.monitor;
-        self.status.save(|| monitor.view());
+        let (monitor, metrics, log_bytes) = (&self.monitor, &self.metrics, &self.log_bytes);
+        // The metrics' snapshot is taken with the status file's, coalesced alike.
+        self.status.save(|| {
+            let view = monitor.view();
+            if let Some(metrics) = metrics {
+                metrics.publish(&clocks, &view, log_bytes);
+            }
+            view
+        });
     }
 
     /// Carries out every queued action; `Some(code)` when the core says exit.
