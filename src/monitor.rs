@@ -11,8 +11,10 @@ mod event_loop;
 mod holds;
 mod pidfiles;
 mod publish;
+mod readiness;
 mod state;
 mod strays;
+mod systemd;
 mod watch;
 
 pub use args::MonitorArgs;

@@ -20,8 +20,10 @@ use super::args::MonitorArgs;
 use super::holds::HoldsRecord;
 use super::pidfiles::PidFiles;
 use super::publish::{Clocks, Journal, StatusFile};
+use super::readiness::Readiness;
 use super::state::{ChildrenRecord, create_state_dir};
 use super::strays::{stop_orphans, stop_survivors};
+use super::systemd::Systemd;
 use super::watch::{Dirty, Watches};
 use crate::dirs::config::{ConfigDir, Unusable};
 use crate::dirs::messages::{MessagesDir, Pending, is_restart};
@@ -80,6 +82,10 @@ struct Shell {
     /// Each name's count of output bytes, for the metrics; kept across its
     /// children's lives.
     log_bytes: std::collections::HashMap<Name, Arc<std::sync::atomic::AtomicU64>>,
+    /// The notify socket, notification fds and ready probes.
+    readiness: Readiness,
+    /// The service manager that started the monitor, if it asked to be told.
+    systemd: Option<Systemd>,
     /// The state directory's lock, held for the monitor's life so that ctl
     /// can tell it runs.
     _lock: Option<nix::fcntl::Flock<fs::File>>,
@@ -99,6 +105,8 @@ impl Shell {
             status: StatusFile::new(args.state_dir()),
             journal: Journal::new(args.state_dir(), args.events_max_bytes),
             log_bytes: std::collections::HashMap::new(),
+            readiness: Readiness::new(SpawnContext::init()),
+            systemd: Systemd::from_env(),
             _lock: crate::statefile::hold_lock(&args.state_dir()),
             args,
         })
@@ -114,6 +122,7 @@ impl Shell {
         let mut watches = Watches::new(&self.args.config, &self.args.messages, period);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.readiness.open(&self.args.state_dir());
 
         tracing::info!(
             config = %self.args.config.display(),
@@ -135,6 +144,10 @@ impl Shell {
         self.children.save();
         self.save_holds();
         self.publish();
+        // An empty colony is ready at once.
+        if let Some(systemd) = &mut self.systemd {
+            systemd.update(&self.monitor.view());
+        }
         loop {
             let deadline = self.monitor.poll_timeout();
             let status_due = self.status.due();
@@ -178,6 +191,12 @@ impl Shell {
                     self.check_draining();
                 }
                 Some(_) = self.relays.join_next(), if !self.relays.is_empty() => {}
+                told = self.readiness.next() => {
+                    let now = Instant::now();
+                    for t in told {
+                        self.monitor.handle(now, Input::Notice { name: t.name, pid: t.pid, notice: t.notice });
+                    }
+                }
                 () = publish => {}
             }
             if let Some(code) = self.drive()? {
@@ -271,6 +290,9 @@ impl Shell {
         self.journal.flush();
         if self.monitor.take_changed() {
             self.status.changed();
+            if let Some(systemd) = &mut self.systemd {
+                systemd.update(&self.monitor.view());
+            }
         }
         let monitor = &self.monitor;
         self.status.save(|| monitor.view());
@@ -290,9 +312,11 @@ impl Shell {
 
     fn spawn(&mut self, name: Name, spec: &Arc<ProcSpec>) {
         let now = Instant::now();
-        match spawn(&self.ctx, &name, spec) {
+        let extra = self.readiness.prepare(&name, spec);
+        match spawn(&self.ctx, &name, spec, extra) {
             Ok(child) => {
                 tracing::info!(name = %name, pid = child.pid, "started");
+                self.readiness.started(&name, child.pid, spec);
                 let bytes = Arc::clone(self.log_bytes.entry(name.clone()).or_default());
                 self.relays
                     .spawn(relay(name.to_string(), child.output, bytes));
@@ -306,13 +330,16 @@ impl Shell {
                     },
                 );
             }
-            Err(error) => self.monitor.handle(
-                now,
-                Input::SpawnFailed {
-                    name,
-                    error: error.to_string(),
-                },
-            ),
+            Err(error) => {
+                self.readiness.failed();
+                self.monitor.handle(
+                    now,
+                    Input::SpawnFailed {
+                        name,
+                        error: error.to_string(),
+                    },
+                );
+            }
         }
     }
 
@@ -326,6 +353,11 @@ impl Shell {
         }
         let now = Instant::now();
         for (pid, status) in exits {
+            // A ready check's command: its probe wants the exit, not the core.
+            if self.readiness.probe_exited(pid.0, status) {
+                continue;
+            }
+            self.readiness.exited(pid.0);
             let group_alive = match self.monitor.name_of(pid).cloned() {
                 Some(name) => {
                     self.pid_files.remove(&name);
@@ -364,6 +396,9 @@ impl Shell {
 
     fn shutdown(&mut self, why: &str) {
         tracing::info!("{why}: stopping every child");
+        if let Some(systemd) = &mut self.systemd {
+            systemd.stopping();
+        }
         self.monitor.handle(Instant::now(), Input::Shutdown);
     }
 
