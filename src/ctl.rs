@@ -63,6 +63,7 @@ mod pyjson;
 mod show;
 mod status;
 mod validate;
+mod wait;
 mod write;
 
 pub use crate::statefile::{ColonyStatus, Event, LastExit, MonitorStatus, ProcessStatus};
@@ -72,10 +73,12 @@ pub use error::CtlError;
 pub use ncolony_core::spec::{Limit, Resource, Rlimit};
 pub use number::Number;
 pub use ops::{add, remove, restart, restart_all, restart_group, start, stop};
-pub use options::{AddOptions, Heartbeat, HttpCheck};
+pub use ncolony_core::spec::ReadyKind;
+pub use options::{AddOptions, Heartbeat, HttpCheck, ReadyCheck};
 pub use places::Places;
 pub use status::{ProcState, ProcStatus, status};
 pub use validate::{Finding, Validation, validate};
+pub use wait::{Waited, wait};
 
 /// The README's library example (section "Library"), compiled by
 /// `cargo test --doc` so that it cannot drift from the API; an integration

@@ -52,7 +52,7 @@ pub struct ProcessStatus {
     /// The process name.
     pub name: String,
     /// `starting`, `running`, `backoff`, `stopping`, `held`, `exited`,
-    /// `invalid`; or, with no monitor running, `configured`.
+    /// `invalid`, `waiting`; or, with no monitor running, `configured`.
     pub state: String,
     /// Its live child.
     pub pid: Option<i32>,
@@ -68,6 +68,16 @@ pub struct ProcessStatus {
     pub problem: Option<String>,
     /// Its restart policy (`always`), when known.
     pub restart: Option<String>,
+    /// Whether its live child is ready (see the `ready` key); false in a
+    /// snapshot written before readiness existed.
+    #[serde(default)]
+    pub ready: bool,
+    /// While `waiting`: the names in its `after` that are not ready yet.
+    #[serde(default)]
+    pub waiting_for: Vec<String>,
+    /// The last `STATUS=` text its live child sent on the notify socket.
+    #[serde(default)]
+    pub status_text: Option<String>,
 }
 
 /// How a process last ended: `code` or `signal`, when, after how long.

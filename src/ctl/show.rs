@@ -41,6 +41,7 @@ pub(crate) fn status_table(
         [
             "NAME",
             "STATE",
+            "READY",
             "PID",
             "UPTIME",
             "RESTARTS",
@@ -58,15 +59,31 @@ pub(crate) fn status_table(
             };
             format!("{how} {} ago", ago(now, e.at))
         });
-        let note = match (&p.problem, p.next_start, p.state.as_str()) {
+        let mut note = match (&p.problem, p.next_start, p.state.as_str()) {
             (Some(problem), _, _) => problem.clone(),
             (None, Some(at), _) => format!("next start in {}", span((at - now).num_seconds())),
             (None, None, "held") => "held".to_owned(),
+            (None, None, "waiting") => format!("waiting for {}", p.waiting_for.join(", ")),
             (None, None, _) => String::new(),
+        };
+        if let Some(text) = &p.status_text {
+            // The child's own words: escaped, they must not reach a terminal raw.
+            let text = text.escape_debug().to_string();
+            note = if note.is_empty() {
+                text
+            } else {
+                format!("{note}; {text}")
+            };
+        }
+        let ready = match (p.ready, p.pid) {
+            (true, _) => "yes",
+            (false, Some(_)) => "no",
+            (false, None) => "-",
         };
         rows.push([
             p.name.clone(),
             p.state.clone(),
+            ready.to_owned(),
             p.pid.map_or_else(|| "-".to_owned(), |pid| pid.to_string()),
             p.since.map_or_else(|| "-".to_owned(), |s| ago(now, s)),
             p.restarts.to_string(),
@@ -78,7 +95,7 @@ pub(crate) fn status_table(
             note,
         ]);
     }
-    let mut widths = [0; 7];
+    let mut widths = [0; 8];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -91,7 +108,7 @@ pub(crate) fn status_table(
             let painted = match (colour && i > 0 && c == 1, cell.as_str()) {
                 (true, "running") => format!("\x1b[32m{cell}\x1b[0m"),
                 (true, "backoff" | "invalid" | "exited") => format!("\x1b[31m{cell}\x1b[0m"),
-                (true, "starting" | "stopping" | "held") => format!("\x1b[33m{cell}\x1b[0m"),
+                (true, "starting" | "stopping" | "held" | "waiting") => format!("\x1b[33m{cell}\x1b[0m"),
                 _ => cell.clone(),
             };
             line.push_str(&painted);
