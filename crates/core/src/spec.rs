@@ -11,10 +11,15 @@ use serde_json::Value;
 
 mod lifecycle;
 
+pub use cycles::{AfterCycle, after_cycles};
 pub use lifecycle::{Lifecycle, Restart, STOP_SIGNALS, stop_signal};
 pub use log::LogTarget;
-pub use ready::{Ready, ReadyKind, StartOrder};
+pub use ready::{
+    DEFAULT_PERIOD, DEFAULT_TIMEOUT, MAX_READY_FD, Ready, ReadyKind, StartOrder, check_after,
+    check_http, check_tcp,
+};
 
+mod cycles;
 mod log;
 mod ready;
 mod settings;

@@ -278,7 +278,7 @@ pub fn check_cwd(s: &str) -> Result<(), String> {
 pub const NICE_RANGE: std::ops::RangeInclusive<i64> = -20..=19;
 
 /// A value as the problem shows it: short values as JSON text, others by kind.
-fn shown(v: &Value) -> String {
+pub(super) fn shown(v: &Value) -> String {
     let text = v.to_string();
     if text.len() <= 40 {
         text
