@@ -13,14 +13,14 @@ mod table;
 mod tests;
 pub mod view;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dirscan::Change;
 use crate::message::Message;
-use crate::spec::{Name, ProcSpec};
+use crate::spec::{Name, ProcSpec, after_cycles, check_after};
 use table::{Ctx, Event, Mode, Proc};
 use view::{EventKind, LifeEvent, ProcView, Record, Why};
 
@@ -302,6 +302,32 @@ pub struct Monitor {
     events: VecDeque<LifeEvent>,
     /// Whether the status changed since [`Monitor::take_changed`].
     changed: bool,
+    /// Each present file's latest valid config (or, when its latest content
+    /// is unusable, the one still in effect): the `after` graph in which
+    /// cycles are looked for. A config in a cycle stays here but is not
+    /// wanted.
+    candidates: BTreeMap<Name, Arc<ProcSpec>>,
+    /// The names refused for an `after` cycle, with the cycle's problem.
+    cyclic: BTreeMap<Name, String>,
+    /// Each name's `after` as the graph has it: its candidate's and its
+    /// wanted config's, together.
+    after: HashMap<Name, Vec<Name>>,
+    /// The reverse of `after`: who lists a name. A dependency's change
+    /// re-checks only these (never a scan of the colony).
+    dependents: HashMap<Name, BTreeSet<Name>>,
+    /// The names that satisfy a dependent's `after` now, as of the last
+    /// step: a change either way re-checks their dependents.
+    satisfied: HashSet<Name>,
+    /// Dependents to re-check ([`Event::Deps`]) before the call returns.
+    rechecks: VecDeque<Name>,
+    /// An ordered stop (a shutdown, a RESTART-ALL or RESTART-GROUP): each
+    /// name not yet given its event, which it gets once no dependent of it
+    /// (in `order`) is still to be stopped or stopping.
+    deferred: BTreeMap<Name, Event>,
+    /// The ordered stop's dependents, by name (cycles left out).
+    order: HashMap<Name, Vec<Name>>,
+    /// Deferred names to look at again.
+    release_checks: VecDeque<Name>,
 }
 
 impl Monitor {
@@ -318,6 +344,15 @@ impl Monitor {
             records: BTreeMap::new(),
             events: VecDeque::new(),
             changed: false,
+            candidates: BTreeMap::new(),
+            cyclic: BTreeMap::new(),
+            after: HashMap::new(),
+            dependents: HashMap::new(),
+            satisfied: HashSet::new(),
+            rechecks: VecDeque::new(),
+            deferred: BTreeMap::new(),
+            order: HashMap::new(),
+            release_checks: VecDeque::new(),
         }
     }
 
@@ -344,12 +379,20 @@ impl Monitor {
                 if let Some(record) = self.records.get_mut(&name) {
                     record.problem = None;
                 }
+                self.candidates.remove(&name);
                 self.want(now, name.clone(), None);
+                if !self.cyclic.is_empty() {
+                    self.check_cycles(now, &name);
+                }
                 self.forget_if_gone(&name);
             }
-            Input::Unusable { name, problem } => self.invalid(now, name, problem),
+            Input::Unusable { name, problem } => self.unusable(now, name, problem),
             Input::Message(Message::Restart { name }) => {
-                if self.procs.contains_key(&name) {
+                if self.is_shutting_down() && self.deferred.contains_key(&name) {
+                    tracing::warn!(name = %name, "RESTART: shutting down; stopped in order");
+                } else if self.procs.contains_key(&name) {
+                    // An explicit request: now, even in an ordered restart.
+                    self.deferred.remove(&name);
                     self.step(now, name, Event::Restart);
                 } else {
                     tracing::warn!("RESTART: no process named {:?}", name.as_str());
@@ -361,9 +404,7 @@ impl Monitor {
             }
             Input::Message(Message::RestartAll) => {
                 let names: Vec<Name> = self.procs.keys().cloned().collect();
-                for name in names {
-                    self.step(now, name, Event::Restart);
-                }
+                self.restart_ordered(now, names);
             }
             Input::Message(Message::RestartGroup { group }) => {
                 let names: Vec<Name> = self
@@ -377,9 +418,7 @@ impl Monitor {
                 if names.is_empty() {
                     tracing::warn!("RESTART-GROUP: no process in group {group:?}");
                 }
-                for name in names {
-                    self.step(now, name, Event::Restart);
-                }
+                self.restart_ordered(now, names);
             }
             Input::Spawned { name, pid } => {
                 self.pids.insert(pid, name.clone());
@@ -420,32 +459,147 @@ impl Monitor {
             }
             Input::Shutdown => self.shutdown(now),
             Input::Notice { name, pid, notice } => {
-                tracing::debug!(name = %name, pid = pid.0, ?notice, "notice");
+                if self.pids.get(&pid) != Some(&name) {
+                    tracing::debug!(name = %name, pid = pid.0, "stale notice (not its live child); ignored");
+                } else if let Notice::Status(text) = notice {
+                    let text = view::status_text(&text);
+                    let record = self.records.entry(name).or_default();
+                    if record.status_text.as_ref() != Some(&text) {
+                        record.status_text = Some(text);
+                        self.changed = true;
+                    }
+                } else {
+                    self.step(now, name, Event::Notice(pid, notice));
+                }
             }
         }
+        self.flush(now);
         self.maybe_exit();
     }
 
-    /// Stops every child, then exits; a second call kills what is left.
+    /// Stops every child in reverse `after` order, then exits; a second
+    /// call kills what is left at once.
     fn shutdown(&mut self, now: Instant) {
-        let event = match self.mode {
+        match self.mode {
             Mode::Running => {
                 self.note(now, None, EventKind::MonitorStopping);
                 self.mode = Mode::ShuttingDown;
-                Event::Shutdown
+                let names: Vec<Name> = self.procs.keys().cloned().collect();
+                self.stop_ordered(names, &Event::Shutdown);
             }
-            Mode::ShuttingDown | Mode::Done => Event::Kill,
-        };
-        let names: Vec<Name> = self.procs.keys().cloned().collect();
-        for name in names {
-            self.step(now, name, event.clone());
+            Mode::ShuttingDown | Mode::Done => {
+                // What still waits for its dependents gets its stop signal
+                // now, and then, with everything else, SIGKILL.
+                for (name, event) in std::mem::take(&mut self.deferred) {
+                    self.step(now, name, event);
+                }
+                self.order.clear();
+                let names: Vec<Name> = self.procs.keys().cloned().collect();
+                for name in names {
+                    self.step(now, name, Event::Kill);
+                }
+            }
+        }
+    }
+
+    /// A RESTART-ALL or a RESTART-GROUP of `names`: each is stopped once
+    /// its dependents among them are, and every start waits for its
+    /// `after` as always, so they start again in order. While shutting
+    /// down, the ordered stop in progress is left alone.
+    fn restart_ordered(&mut self, now: Instant, names: Vec<Name>) {
+        match self.mode {
+            Mode::Running => self.stop_ordered(names, &Event::Restart),
+            Mode::ShuttingDown | Mode::Done => {
+                for name in names {
+                    if !self.deferred.contains_key(&name) {
+                        self.step(now, name, Event::Restart);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives each of `names` `event` in reverse `after` order: at once to
+    /// those no other of them (still to be stopped, or being stopped) lists
+    /// in its `after`, to the others once those are done ([`flush`]).
+    /// Cycles (configs refused, but a name's previous config still in the
+    /// graph) are left out of the order, so it always ends. Linear in the
+    /// names and their `after` lists.
+    ///
+    /// [`flush`]: Monitor::flush
+    fn stop_ordered(&mut self, names: Vec<Name>, event: &Event) {
+        for name in &names {
+            self.deferred.insert(name.clone(), event.clone());
+        }
+        let empty: &[Name] = &[];
+        let graph = |n: &Name| self.after.get(n).map_or(empty, Vec::as_slice);
+        let mut component: HashMap<Name, usize> = HashMap::new();
+        let cycles = after_cycles(self.deferred.keys().map(|n| (n, graph(n))));
+        for (i, cycle) in cycles.into_iter().enumerate() {
+            for member in cycle.members {
+                component.insert(member, i);
+            }
+        }
+        let mut order: HashMap<Name, Vec<Name>> = HashMap::new();
+        for name in self.deferred.keys() {
+            for dep in graph(name) {
+                let same = component
+                    .get(name)
+                    .is_some_and(|c| component.get(dep) == Some(c));
+                if self.deferred.contains_key(dep) && !same {
+                    order.entry(dep.clone()).or_default().push(name.clone());
+                }
+            }
+        }
+        self.order = order;
+        for name in &names {
+            self.settle(name);
+        }
+        self.release_checks.extend(names);
+    }
+
+    /// Whether a deferred name's dependents (in the ordered stop) are all
+    /// done: given their event, and not stopping or starting.
+    fn releasable(&self, name: &Name) -> bool {
+        self.order.get(name).is_none_or(|dependents| {
+            dependents.iter().all(|d| {
+                !self.deferred.contains_key(d) && !self.procs.get(d).is_some_and(Proc::is_busy)
+            })
+        })
+    }
+
+    /// Carries out what steps left to do: dependents to re-check, deferred
+    /// names to release, until neither has any (each name's turn comes
+    /// from a change of one it is linked to, so this is linear overall).
+    fn flush(&mut self, now: Instant) {
+        loop {
+            if let Some(name) = self.rechecks.pop_front() {
+                if matches!(self.procs.get(&name), Some(Proc::Waiting { .. })) {
+                    self.step(now, name, Event::Deps);
+                }
+            } else if let Some(name) = self.release_checks.pop_front() {
+                if self.deferred.contains_key(&name) && self.releasable(&name) {
+                    let event = self.deferred.remove(&name).expect("checked just above");
+                    // Its turn: no longer held back, it may count as ready
+                    // again (when its event changes nothing).
+                    self.step(now, name, event);
+                }
+                if self.deferred.is_empty() {
+                    self.order.clear();
+                }
+            } else {
+                break;
+            }
         }
     }
 
     /// A STOP or a START: for a configured name, the table's; otherwise
-    /// logged and dropped.
+    /// logged and dropped. While shutting down, a name stopped in order
+    /// keeps its turn.
     fn hold(&mut self, now: Instant, name: Name, event: Event, what: &str) {
-        if self.wanted.contains_key(&name) {
+        if self.is_shutting_down() && self.deferred.contains_key(&name) {
+            tracing::warn!(name = %name, "{what}: shutting down; stopped in order");
+        } else if self.wanted.contains_key(&name) {
             self.step(now, name, event);
         } else {
             tracing::warn!("{what}: no configured process named {:?}", name.as_str());
@@ -460,6 +614,7 @@ impl Monitor {
         for name in names {
             self.step(now, name, Event::Hold);
         }
+        self.flush(now);
     }
 
     /// Drops the holds of names that have no config (see
@@ -474,6 +629,7 @@ impl Monitor {
         for name in &gone {
             self.step(now, name.clone(), Event::Removed);
         }
+        self.flush(now);
         gone
     }
 
@@ -514,6 +670,7 @@ impl Monitor {
         for name in due {
             self.step(now, name, Event::Timeout);
         }
+        self.flush(now);
         self.maybe_exit();
     }
 
@@ -550,10 +707,20 @@ impl Monitor {
     /// key warned about (once per content, since this runs once per change),
     /// and an invalid one handled as a file that cannot be used.
     fn config_file(&mut self, now: Instant, name: Name, content: &[u8], kind: EventKind) {
-        match ProcSpec::parse(content) {
+        let parsed = ProcSpec::parse(content)
+            .map_err(|e| e.to_string())
+            .and_then(|spec| check_after(&name, &spec.order).map(|()| spec));
+        match parsed {
             Ok(spec) => {
                 for unknown in &spec.unknown_keys {
                     tracing::warn!("config {name}: {unknown}");
+                }
+                let spec = Arc::new(spec);
+                self.candidates.insert(name.clone(), Arc::clone(&spec));
+                self.reindex(&name);
+                if let Some(problem) = self.check_cycles(now, &name) {
+                    self.invalid(now, name, problem);
+                    return;
                 }
                 tracing::info!(name = %name, "config loaded");
                 self.note(now, Some(&name), kind);
@@ -561,9 +728,154 @@ impl Monitor {
                     record.problem = None;
                 }
                 self.changed = true;
-                self.want(now, name, Some(Arc::new(spec)));
+                self.want(now, name, Some(spec));
             }
-            Err(e) => self.invalid(now, name, e.to_string()),
+            Err(problem) => self.unusable(now, name, problem),
+        }
+    }
+
+    /// A config file whose latest content cannot be used: what is in
+    /// effect for it (its previous config, or nothing) is what the `after`
+    /// graph has of it, which may end a cycle it was in.
+    fn unusable(&mut self, now: Instant, name: Name, problem: String) {
+        match self.wanted.get(&name) {
+            Some(spec) => self.candidates.insert(name.clone(), Arc::clone(spec)),
+            None => self.candidates.remove(&name),
+        };
+        self.reindex(&name);
+        if !self.cyclic.is_empty() {
+            self.check_cycles(now, &name);
+        }
+        self.invalid(now, name, problem);
+    }
+
+    /// After `changed`'s candidate changed: the `after` cycles, each
+    /// member refused with one problem naming the whole cycle, and those
+    /// no longer in one given their config back. Returns `changed`'s
+    /// problem, if it is in one (the caller refuses it). Only a cycle
+    /// through `changed` can be new: unless one is known already, a search
+    /// from its `after` settles it, and only a cycle found (or one to
+    /// re-check) costs a pass over the colony.
+    fn check_cycles(&mut self, now: Instant, changed: &Name) -> Option<String> {
+        if self.cyclic.is_empty() && !self.closes_cycle(changed) {
+            return None;
+        }
+        let found = after_cycles(
+            self.candidates
+                .iter()
+                .map(|(n, spec)| (n, spec.order.after.as_slice())),
+        );
+        let mut cyclic = BTreeMap::new();
+        for cycle in found {
+            let problem = cycle.to_string();
+            for member in cycle.members {
+                cyclic.insert(member, problem.clone());
+            }
+        }
+        let before = std::mem::replace(&mut self.cyclic, cyclic);
+        for (name, problem) in &before {
+            if name == changed || self.cyclic.contains_key(name) {
+                continue;
+            }
+            let Some(record) = self.records.get_mut(name) else {
+                continue;
+            };
+            if record.problem.as_ref() == Some(problem) {
+                tracing::info!("config {name}: no longer in an \"after\" cycle");
+                record.problem = None;
+                self.changed = true;
+                if let Some(spec) = self.candidates.get(name).cloned() {
+                    self.want(now, name.clone(), Some(spec));
+                }
+            }
+        }
+        let news: Vec<(Name, String)> = self
+            .cyclic
+            .iter()
+            .filter(|(name, problem)| *name != changed && before.get(*name) != Some(*problem))
+            .map(|(name, problem)| (name.clone(), problem.clone()))
+            .collect();
+        for (name, problem) in news {
+            self.invalid(now, name, problem);
+        }
+        self.cyclic.get(changed).cloned()
+    }
+
+    /// Whether `name`'s candidate closes a cycle: something lists it, and
+    /// its `after` leads back to it (a search over the candidates, each
+    /// name visited once).
+    fn closes_cycle(&self, name: &Name) -> bool {
+        let Some(spec) = self.candidates.get(name) else {
+            return false;
+        };
+        if spec.order.after.is_empty() || self.dependents.get(name).is_none_or(BTreeSet::is_empty) {
+            return false;
+        }
+        let mut seen: HashSet<&Name> = HashSet::new();
+        let mut todo: Vec<&Name> = spec.order.after.iter().collect();
+        while let Some(next) = todo.pop() {
+            if next == name {
+                return true;
+            }
+            if seen.insert(next)
+                && let Some(spec) = self.candidates.get(next)
+            {
+                todo.extend(spec.order.after.iter());
+            }
+        }
+        false
+    }
+
+    /// Records `name`'s `after` (its candidate's and its wanted config's)
+    /// in the graph and its reverse.
+    fn reindex(&mut self, name: &Name) {
+        let mut after: Vec<Name> = Vec::new();
+        for spec in [self.candidates.get(name), self.wanted.get(name)]
+            .into_iter()
+            .flatten()
+        {
+            for dep in &spec.order.after {
+                if !after.contains(dep) {
+                    after.push(dep.clone());
+                }
+            }
+        }
+        if let Some(old) = self.after.remove(name) {
+            for dep in old {
+                if let Some(set) = self.dependents.get_mut(&dep) {
+                    set.remove(name);
+                    if set.is_empty() {
+                        self.dependents.remove(&dep);
+                    }
+                }
+            }
+        }
+        for dep in &after {
+            self.dependents
+                .entry(dep.clone())
+                .or_default()
+                .insert(name.clone());
+        }
+        if !after.is_empty() {
+            self.after.insert(name.clone(), after);
+        }
+    }
+
+    /// Notes whether `name` satisfies its dependents' `after` now, and
+    /// when that changed, queues them to check again. A name held back by
+    /// an ordered stop does not: its dependents wait for its restart.
+    fn settle(&mut self, name: &Name) {
+        let now = !self.deferred.contains_key(name)
+            && table::satisfies(self.procs.get(name), self.wanted.get(name));
+        let before = if now {
+            !self.satisfied.insert(name.clone())
+        } else {
+            self.satisfied.remove(name)
+        };
+        if before != now
+            && let Some(dependents) = self.dependents.get(name)
+        {
+            self.rechecks.extend(dependents.iter().cloned());
         }
     }
 
@@ -591,6 +903,7 @@ impl Monitor {
             Some(spec) => self.wanted.insert(name.clone(), spec),
             None => self.wanted.remove(&name),
         };
+        self.reindex(&name);
         let event = match (before, table::wanted(self.mode, self.wanted.get(&name))) {
             (Some(old), Some(new)) if *old == **new => return,
             (None, None) => return,
@@ -609,6 +922,14 @@ impl Monitor {
         let was_starting = matches!(proc, Some(Proc::Starting { .. }));
         let was_held = proc.as_ref().is_some_and(Proc::is_held);
         let before_until = proc.as_ref().and_then(|p| view::state_of(p).1);
+        let before_waiting = match &proc {
+            Some(Proc::Waiting { on, .. }) => Some(on.clone()),
+            _ => None,
+        };
+        let before_health = match &proc {
+            Some(Proc::Running { health, .. }) => Some(health.ready),
+            _ => None,
+        };
         let why = match &event {
             Event::Configured(_) => Some(Why::ConfigChanged),
             Event::Removed => Some(Why::ConfigRemoved),
@@ -622,10 +943,16 @@ impl Monitor {
             | Event::Exited { .. }
             | Event::GroupGone
             | Event::Timeout
-            | Event::Kill => None,
+            | Event::Kill
+            | Event::Deps
+            | Event::Notice(..) => None,
         };
         let first_action = self.actions.len();
         let noted = event.clone();
+        let (procs, wanted, deferred) = (&self.procs, &self.wanted, &self.deferred);
+        let gate = |dep: &Name| {
+            !deferred.contains_key(dep) && table::satisfies(procs.get(dep), wanted.get(dep))
+        };
         let mut ctx = Ctx {
             policy: &self.policy,
             now,
@@ -634,12 +961,14 @@ impl Monitor {
             config: self.wanted.get(&name),
             actions: &mut self.actions,
             ended: None,
+            gate: &gate,
         };
         let next = table::step(proc, event, &mut ctx);
         let ended = ctx.ended;
         self.changed = true;
         let record = self.records.entry(name.clone()).or_default();
         let mut events = Vec::new();
+        let timed_out = matches!(noted, Event::Timeout);
         match noted {
             Event::Spawned(pid) if was_starting => {
                 if record.started {
@@ -647,6 +976,7 @@ impl Monitor {
                 }
                 record.started = true;
                 record.since = Some(now);
+                record.status_text = None;
                 events.push(EventKind::Spawned { pid });
             }
             Event::SpawnFailed(error) if was_starting => {
@@ -667,6 +997,27 @@ impl Monitor {
                     status,
                     ran_for,
                 });
+            }
+            _ => {}
+        }
+        match (&next, before_health) {
+            // A running child stopped on its deadline: its ready timeout,
+            // or (ready) its watchdog's.
+            (Some(Proc::Stopping(_)), Some(ready)) if timed_out => {
+                let pid = before_pid.expect("a running state has a pid");
+                events.push(if ready {
+                    EventKind::WatchdogTimeout { pid }
+                } else {
+                    EventKind::ReadyTimeout { pid }
+                });
+            }
+            (
+                Some(Proc::Running {
+                    pid, health, spec, ..
+                }),
+                before,
+            ) if health.ready && before != Some(true) && spec.order.ready.is_some() => {
+                events.push(EventKind::Ready { pid: *pid });
             }
             _ => {}
         }
@@ -708,6 +1059,13 @@ impl Monitor {
                 delay: until.saturating_duration_since(now),
             });
         }
+        if let Some(Proc::Waiting { on, .. }) = &next
+            && before_waiting.as_ref() != Some(on)
+        {
+            let names: Vec<&str> = on.iter().map(Name::as_str).collect();
+            tracing::info!(name = %name, "waiting for {}", names.join(", "));
+            events.push(EventKind::Waiting { on: on.clone() });
+        }
         for kind in events {
             self.note(now, Some(&name), kind);
         }
@@ -716,6 +1074,18 @@ impl Monitor {
                 self.procs.insert(name.clone(), next);
             }
             None => self.forget_if_gone(&name),
+        }
+        self.settle(&name);
+        if !self.deferred.is_empty()
+            && let Some(after) = self.after.get(&name)
+        {
+            // One of the dependents an ordered stop waits out moved on.
+            self.release_checks.extend(
+                after
+                    .iter()
+                    .filter(|dep| self.deferred.contains_key(*dep))
+                    .cloned(),
+            );
         }
         if let Some(status) = ended {
             self.essential_ended(now, &name, status);
@@ -816,9 +1186,12 @@ impl Monitor {
                         .wanted
                         .get(name)
                         .map_or("always", |spec| spec.lifecycle.restart.as_str()),
-                    ready: state == view::State::Running,
-                    waiting_for: Vec::new(),
-                    status_text: None,
+                    ready: proc.is_some_and(view::is_ready),
+                    waiting_for: match proc {
+                        Some(Proc::Waiting { on, .. }) => on.clone(),
+                        _ => Vec::new(),
+                    },
+                    status_text: pid.and(record.status_text.clone()),
                 }
             })
             .collect()

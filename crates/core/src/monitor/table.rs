@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Action, Exit, Pid, Policy, Sig};
-use crate::spec::{Name, ProcSpec};
+use super::{Action, Exit, Notice, Pid, Policy, Sig};
+use crate::spec::{Name, ProcSpec, Restart};
 
 /// The restart policy's contract (Twisted procmon): given how long a process
 /// lived and the current delay, returns (wait before restart, next delay).
@@ -62,7 +62,18 @@ pub(super) enum Then {
     Hold,
     /// It exited and its restart policy does not restart it: it stays
     /// [`Proc::Exited`] until a RESTART, a START or a new config.
-    Exited,
+    Exited {
+        /// Whether that exit was a success (one of its success exit codes).
+        ok: bool,
+    },
+    /// The monitor stopped it as failed (it did not become ready in time,
+    /// or its watchdog went quiet): once it is gone, its restart policy
+    /// decides as for a failure exit after `lived` (0 for a start that
+    /// never became ready, so the backoff grows as for an instant death).
+    Failed {
+        /// How long it counts as having lived.
+        lived: Duration,
+    },
 }
 
 /// One supervised name's state; a name with none has no entry.
@@ -90,6 +101,15 @@ pub(super) enum Proc {
         since: Instant,
         delay: Duration,
         spec: Arc<ProcSpec>,
+        health: Health,
+    },
+    /// Not started: the names in `on` (from its `after`) are not ready (or,
+    /// for a one-shot task, have not exited successfully). Re-checked on
+    /// [`Event::Deps`] whenever one of them changes.
+    Waiting {
+        spec: Arc<ProcSpec>,
+        delay: Duration,
+        on: Vec<Name>,
     },
     /// Sent SIGTERM; SIGKILL follows unless it exits first.
     Stopping(Stop),
@@ -107,7 +127,76 @@ pub(super) enum Proc {
     Exited {
         /// The restart delay, kept for a RESTART.
         delay: Duration,
+        /// Whether it exited successfully (one of its success exit codes):
+        /// a one-shot task that did satisfies its dependents' `after`.
+        ok: bool,
     },
+}
+
+/// A running child's readiness, and its one deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Health {
+    /// Ready since this start (at once without a `ready` key).
+    pub(super) ready: bool,
+    /// Not ready: when its `ready.timeout` runs out. Ready with a
+    /// `watchdog`: when the next `WATCHDOG=1` is due. Otherwise none.
+    pub(super) deadline: Option<Instant>,
+}
+
+impl Health {
+    /// A child of `spec` just spawned at `now`.
+    fn new(spec: &ProcSpec, now: Instant) -> Health {
+        match &spec.order.ready {
+            None => Health {
+                ready: true,
+                deadline: None,
+            },
+            Some(ready) => Health {
+                ready: false,
+                deadline: Some(now + ready.timeout),
+            },
+        }
+    }
+}
+
+/// Whether a name in state `proc` with config `spec` satisfies the `after`
+/// of another: a one-shot task (`restart` `never` or `on-failure`) once its
+/// last start exited successfully; any other once it runs and is ready.
+/// Not configured (yet): never.
+pub(super) fn satisfies(proc: Option<&Proc>, spec: Option<&Arc<ProcSpec>>) -> bool {
+    let Some(spec) = spec else {
+        return false;
+    };
+    match (spec.lifecycle.restart, proc) {
+        (Restart::Always, Some(Proc::Running { health, .. })) => health.ready,
+        (Restart::OnFailure | Restart::Never, Some(Proc::Exited { ok, .. })) => *ok,
+        (
+            Restart::Always,
+            None
+            | Some(
+                Proc::Backoff { .. }
+                | Proc::Starting { .. }
+                | Proc::Stopping(_)
+                | Proc::Draining(_)
+                | Proc::Held
+                | Proc::Waiting { .. }
+                | Proc::Exited { .. },
+            ),
+        )
+        | (
+            Restart::OnFailure | Restart::Never,
+            None
+            | Some(
+                Proc::Backoff { .. }
+                | Proc::Starting { .. }
+                | Proc::Running { .. }
+                | Proc::Stopping(_)
+                | Proc::Draining(_)
+                | Proc::Held
+                | Proc::Waiting { .. },
+            ),
+        ) => false,
+    }
 }
 
 /// A stop under way: of a child ([`Proc::Stopping`]) or of what is left of
@@ -135,9 +224,12 @@ impl Stop {
     fn configured(self, spec: Arc<ProcSpec>) -> Stop {
         match self.then {
             Then::Hold => self,
-            Then::Restart | Then::RestartAt(_) | Then::Start(_) | Then::Remove | Then::Exited => {
-                self.then(Then::Start(spec))
-            }
+            Then::Restart
+            | Then::RestartAt(_)
+            | Then::Start(_)
+            | Then::Remove
+            | Then::Exited { .. }
+            | Then::Failed { .. } => self.then(Then::Start(spec)),
         }
     }
 
@@ -145,8 +237,12 @@ impl Stop {
     /// once this stop is over.
     fn released(self) -> Stop {
         match self.then {
-            Then::Hold | Then::Exited => self.then(Then::Restart),
-            Then::Restart | Then::RestartAt(_) | Then::Start(_) | Then::Remove => self,
+            Then::Hold | Then::Exited { .. } => self.then(Then::Restart),
+            Then::Restart
+            | Then::RestartAt(_)
+            | Then::Start(_)
+            | Then::Remove
+            | Then::Failed { .. } => self,
         }
     }
 }
@@ -157,7 +253,8 @@ impl Proc {
         match self {
             Proc::Backoff { until, .. } => Some(*until),
             Proc::Stopping(stop) | Proc::Draining(stop) => stop.kill_at,
-            Proc::Starting { .. } | Proc::Running { .. } | Proc::Held | Proc::Exited { .. } => None,
+            Proc::Running { health, .. } => health.deadline,
+            Proc::Starting { .. } | Proc::Waiting { .. } | Proc::Held | Proc::Exited { .. } => None,
         }
     }
 
@@ -169,6 +266,7 @@ impl Proc {
             Proc::Backoff { .. }
             | Proc::Starting { held: false, .. }
             | Proc::Running { .. }
+            | Proc::Waiting { .. }
             | Proc::Exited { .. } => false,
         }
     }
@@ -180,6 +278,7 @@ impl Proc {
             Proc::Backoff { .. }
             | Proc::Starting { .. }
             | Proc::Draining(_)
+            | Proc::Waiting { .. }
             | Proc::Held
             | Proc::Exited { .. } => None,
         }
@@ -193,8 +292,23 @@ impl Proc {
             | Proc::Starting { .. }
             | Proc::Running { .. }
             | Proc::Stopping(_)
+            | Proc::Waiting { .. }
             | Proc::Held
             | Proc::Exited { .. } => None,
+        }
+    }
+
+    /// Whether its child is being stopped, or is still to answer a spawn:
+    /// what an ordered stop (a shutdown, a RESTART-ALL) waits out in a
+    /// dependent before it stops the dependency.
+    pub(super) fn is_busy(&self) -> bool {
+        match self {
+            Proc::Starting { .. } | Proc::Stopping(_) | Proc::Draining(_) => true,
+            Proc::Backoff { .. }
+            | Proc::Running { .. }
+            | Proc::Waiting { .. }
+            | Proc::Held
+            | Proc::Exited { .. } => false,
         }
     }
 }
@@ -237,6 +351,12 @@ pub(super) enum Event {
     Hold,
     /// A START for it: release a hold and start it now.
     Release,
+    /// A name in its `after` became ready or stopped being so (or was
+    /// configured, removed, restarted): a waiting start checks again.
+    Deps,
+    /// Its live child `pid` said this of itself (never `Status`: the API
+    /// keeps that text).
+    Notice(Pid, Notice),
 }
 
 /// What a step needs to know about the world, and where its actions go.
@@ -252,6 +372,8 @@ pub(super) struct Ctx<'a> {
     /// Set by the step when an essential process has exited for good: the
     /// monitor then stops the colony and exits with this status.
     pub(super) ended: Option<Exit>,
+    /// Whether a name in an `after` is satisfied now (see [`satisfies`]).
+    pub(super) gate: &'a dyn Fn(&Name) -> bool,
 }
 
 /// The table: `name`'s next state, given its state and what befell it.
@@ -277,7 +399,9 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
             | E::GroupGone
             | E::Timeout
             | E::Shutdown
-            | E::Kill,
+            | E::Kill
+            | E::Deps
+            | E::Notice(..),
         ) => None,
 
         // Backoff: a new config or a restart starts it now (a restart keeps
@@ -291,7 +415,10 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         (Some(P::Backoff { .. }), E::Hold) => ctx.held(),
         (Some(p @ P::Backoff { .. }), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
         (Some(p @ P::Backoff { .. }), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
-        (Some(p @ P::Backoff { .. }), E::Exited { .. } | E::GroupGone | E::Kill) => Some(p),
+        (
+            Some(p @ P::Backoff { .. }),
+            E::Exited { .. } | E::GroupGone | E::Kill | E::Deps | E::Notice(..),
+        ) => Some(p),
 
         // Starting: everything waits for the shell's answer, which is
         // checked against what is wanted by then; a STOP or a START only
@@ -322,7 +449,9 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
             | E::GroupGone
             | E::Timeout
             | E::Shutdown
-            | E::Kill,
+            | E::Kill
+            | E::Deps
+            | E::Notice(..),
         ) => Some(p),
 
         // Running: a new config, a removal, a restart, a STOP or a shutdown
@@ -392,7 +521,27 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         (Some(p @ P::Running { .. }), E::Invalid(problem)) => ctx.invalid(&problem, true, Some(p)),
         (Some(p @ P::Running { .. }), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
         (Some(p @ P::Running { .. }), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
-        (Some(p @ P::Running { .. }), E::GroupGone | E::Timeout | E::Kill | E::Release) => Some(p),
+        (
+            Some(P::Running {
+                pid,
+                since,
+                delay,
+                spec,
+                health,
+            }),
+            E::Timeout,
+        ) => Some(ctx.timed_out(pid, since, delay, spec, health)),
+        (
+            Some(P::Running {
+                pid,
+                since,
+                delay,
+                spec,
+                health,
+            }),
+            E::Notice(from, notice),
+        ) => Some(ctx.notice(pid, since, delay, spec, health, from, notice)),
+        (Some(p @ P::Running { .. }), E::GroupGone | E::Kill | E::Release | E::Deps) => Some(p),
 
         // Stopping: a new config or a removal changes what follows (a held
         // one stays held with its new config); its exit (or its group's
@@ -425,7 +574,7 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         (Some(P::Stopping(stop)), E::Restart) => Some(P::Stopping(ctx.restart_stopping(stop))),
         (Some(P::Stopping(stop)), E::Hold) => Some(P::Stopping(stop.then(Then::Hold))),
         (Some(P::Stopping(stop)), E::Release) => Some(P::Stopping(stop.released())),
-        (Some(p @ P::Stopping(_)), E::GroupGone) => Some(p),
+        (Some(p @ P::Stopping(_)), E::GroupGone | E::Deps | E::Notice(..)) => Some(p),
 
         // Draining: nothing starts until the group is gone; inputs change
         // only what follows then. A restart waiting out a backoff starts
@@ -449,7 +598,7 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         (Some(p @ P::Draining(_)), E::Invalid(problem)) => ctx.invalid(&problem, false, Some(p)),
         (Some(p @ P::Draining(_)), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
         (Some(p @ P::Draining(_)), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
-        (Some(p @ P::Draining(_)), E::Exited { .. }) => Some(p),
+        (Some(p @ P::Draining(_)), E::Exited { .. } | E::Deps | E::Notice(..)) => Some(p),
 
         // Held: nothing starts it but a START; a new config is kept (in
         // what is wanted) for then; a removal or a shutdown forgets it.
@@ -469,14 +618,21 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         (Some(P::Held), E::Invalid(problem)) => ctx.invalid(&problem, false, Some(P::Held)),
         (Some(P::Held), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(P::Held)),
         (Some(P::Held), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(P::Held)),
-        (Some(P::Held), E::Hold | E::Exited { .. } | E::GroupGone | E::Timeout | E::Kill) => {
-            Some(P::Held)
-        }
+        (
+            Some(P::Held),
+            E::Hold
+            | E::Exited { .. }
+            | E::GroupGone
+            | E::Timeout
+            | E::Kill
+            | E::Deps
+            | E::Notice(..),
+        ) => Some(P::Held),
 
         // Exited for good (its restart policy): a RESTART, a START or a new
         // config starts it again; a STOP holds it.
         (Some(P::Exited { .. }), E::Configured(spec)) => Some(ctx.start(spec, min)),
-        (Some(P::Exited { delay }), E::Restart | E::Release) => {
+        (Some(P::Exited { delay, .. }), E::Restart | E::Release) => {
             ctx.wanted().cloned().map(|spec| ctx.start(spec, delay))
         }
         (Some(P::Exited { .. }), E::Hold) => ctx.held(),
@@ -484,9 +640,28 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
         (Some(p @ P::Exited { .. }), E::Invalid(problem)) => ctx.invalid(&problem, false, Some(p)),
         (Some(p @ P::Exited { .. }), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
         (Some(p @ P::Exited { .. }), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
-        (Some(p @ P::Exited { .. }), E::Exited { .. } | E::GroupGone | E::Timeout | E::Kill) => {
-            Some(p)
+        (
+            Some(p @ P::Exited { .. }),
+            E::Exited { .. } | E::GroupGone | E::Timeout | E::Kill | E::Deps | E::Notice(..),
+        ) => Some(p),
+
+        // Waiting for its `after`: every start is gated, so what would start
+        // it (a new config, a restart, a START, a dependency's change)
+        // checks its `after` again; a removal or a shutdown forgets it; a
+        // STOP holds it.
+        (Some(P::Waiting { .. }), E::Configured(spec)) => Some(ctx.start(spec, min)),
+        (Some(P::Waiting { spec, delay, .. }), E::Restart | E::Release | E::Deps) => {
+            Some(ctx.start(spec, delay))
         }
+        (Some(P::Waiting { .. }), E::Removed | E::Shutdown) => None,
+        (Some(P::Waiting { .. }), E::Hold) => ctx.held(),
+        (Some(p @ P::Waiting { .. }), E::Invalid(problem)) => ctx.invalid(&problem, false, Some(p)),
+        (Some(p @ P::Waiting { .. }), E::Spawned(pid)) => ctx.unexpected_spawn(pid, Some(p)),
+        (Some(p @ P::Waiting { .. }), E::SpawnFailed(error)) => ctx.cannot_start(&error, Some(p)),
+        (
+            Some(p @ P::Waiting { .. }),
+            E::Exited { .. } | E::GroupGone | E::Timeout | E::Kill | E::Notice(..),
+        ) => Some(p),
     }
 }
 
@@ -496,8 +671,19 @@ impl Ctx<'_> {
         wanted(self.mode, self.config)
     }
 
-    /// Queues a spawn.
+    /// Queues a spawn, once every name in its `after` is satisfied: until
+    /// then it waits (every start is gated, a restart's too).
     fn start(&mut self, spec: Arc<ProcSpec>, delay: Duration) -> Proc {
+        let on: Vec<Name> = spec
+            .order
+            .after
+            .iter()
+            .filter(|dep| !(self.gate)(dep))
+            .cloned()
+            .collect();
+        if !on.is_empty() {
+            return Proc::Waiting { spec, delay, on };
+        }
         self.actions.push_back(Action::Spawn {
             name: self.name.clone(),
             spec: Arc::clone(&spec),
@@ -546,7 +732,9 @@ impl Ctx<'_> {
                 tracing::warn!(name = %self.name, "held by STOP; not restarting (send START to release it)");
                 stop
             }
-            Then::RestartAt(_) | Then::Exited => stop.then(Then::Restart),
+            Then::RestartAt(_) | Then::Exited { .. } | Then::Failed { .. } => {
+                stop.then(Then::Restart)
+            }
             Then::Restart | Then::Start(_) | Then::Remove => stop,
         }
     }
@@ -584,6 +772,7 @@ impl Ctx<'_> {
                     since: self.now,
                     delay,
                     spec: Arc::clone(spec),
+                    health: Health::new(spec, self.now),
                 };
             }
         };
@@ -660,25 +849,8 @@ impl Ctx<'_> {
         delay: Duration,
         spec: &ProcSpec,
     ) -> Option<Proc> {
-        let (delay, then) = match self.wanted() {
-            Some(_) if spec.lifecycle.restarts(status) => {
-                let lived = self.now.saturating_duration_since(since);
-                let (wait, next) = after_exit(self.policy, lived, delay);
-                (next, Then::RestartAt(self.now + wait))
-            }
-            Some(_) => {
-                tracing::info!(
-                    name = %self.name,
-                    "{status:#}; not restarted (\"restart\": \"{}\")",
-                    spec.lifecycle.restart.as_str()
-                );
-                if spec.lifecycle.essential {
-                    self.ended = Some(status);
-                }
-                (delay, Then::Exited)
-            }
-            None => (delay, Then::Remove),
-        };
+        let lived = self.now.saturating_duration_since(since);
+        let (delay, then) = self.after_death(status, false, lived, delay, spec);
         if !group_alive {
             tracing::warn!(name = %self.name, pid = pid.0, "exited ({status})");
             return self.finish(then, delay);
@@ -693,9 +865,175 @@ impl Ctx<'_> {
         }))
     }
 
+    /// What its restart policy makes of a death after `lived`: a restart
+    /// (after the backoff's wait), or none (exited for good; an essential
+    /// one ends the colony). `failed`: the monitor stopped it as failed, so
+    /// it counts as a failure whatever its status.
+    fn after_death(
+        &mut self,
+        status: Exit,
+        failed: bool,
+        lived: Duration,
+        delay: Duration,
+        spec: &ProcSpec,
+    ) -> (Duration, Then) {
+        let restarts = if failed {
+            spec.lifecycle.restart != Restart::Never
+        } else {
+            spec.lifecycle.restarts(status)
+        };
+        match self.wanted() {
+            Some(_) if restarts => {
+                let (wait, next) = after_exit(self.policy, lived, delay);
+                (next, Then::RestartAt(self.now + wait))
+            }
+            Some(_) => {
+                tracing::info!(
+                    name = %self.name,
+                    "{status:#}; not restarted (\"restart\": \"{}\")",
+                    spec.lifecycle.restart.as_str()
+                );
+                if spec.lifecycle.essential {
+                    self.ended = Some(status);
+                }
+                let ok = !failed
+                    && matches!(status, Exit::Code(code) if spec.lifecycle.success_exit_codes.contains(&code));
+                (delay, Then::Exited { ok })
+            }
+            None => (delay, Then::Remove),
+        }
+    }
+
+    /// A running child's deadline came: it did not become ready within its
+    /// `ready.timeout` (its start counts as failed, as an instant death),
+    /// or, ready, it sent no `WATCHDOG=1` within its `watchdog` (a failure
+    /// after the time it lived). Either way it is stopped, and its restart
+    /// policy decides once it is gone.
+    fn timed_out(
+        &mut self,
+        pid: Pid,
+        since: Instant,
+        delay: Duration,
+        spec: Arc<ProcSpec>,
+        health: Health,
+    ) -> Proc {
+        if health.deadline.is_none_or(|d| d > self.now) {
+            return Proc::Running {
+                pid,
+                since,
+                delay,
+                spec,
+                health,
+            };
+        }
+        let lived = if health.ready {
+            let secs = spec.order.watchdog.map_or(0.0, |d| d.as_secs_f64());
+            tracing::warn!(
+                name = %self.name,
+                pid = pid.0,
+                "no WATCHDOG=1 for {secs}s (\"watchdog\"); stopping it"
+            );
+            self.now.saturating_duration_since(since)
+        } else {
+            let secs = spec
+                .order
+                .ready
+                .as_ref()
+                .map_or(0.0, |r| r.timeout.as_secs_f64());
+            tracing::warn!(
+                name = %self.name,
+                pid = pid.0,
+                "not ready within {secs}s (\"ready.timeout\"); stopping it, its start counts as failed"
+            );
+            Duration::ZERO
+        };
+        self.stop(pid, &spec, delay, Then::Failed { lived })
+    }
+
+    /// What its live child said: `READY=1` makes it ready (and arms its
+    /// watchdog); `WATCHDOG=1`, once ready, pushes the watchdog's deadline;
+    /// `RELOADING=1` makes it not ready until `READY=1` again, within its
+    /// `ready.timeout`, as systemd does; `STOPPING=1` makes it not ready,
+    /// with no deadline (its exit follows). A notice for another pid is
+    /// stale.
+    #[allow(clippy::too_many_arguments)]
+    fn notice(
+        &mut self,
+        pid: Pid,
+        since: Instant,
+        delay: Duration,
+        spec: Arc<ProcSpec>,
+        health: Health,
+        from: Pid,
+        notice: Notice,
+    ) -> Proc {
+        let now = self.now;
+        let watchdog = spec.order.watchdog;
+        let health = match notice {
+            _ if from != pid => health,
+            Notice::Ready if !health.ready => {
+                tracing::info!(name = %self.name, pid = pid.0, "ready");
+                Health {
+                    ready: true,
+                    deadline: watchdog.map(|w| now + w),
+                }
+            }
+            Notice::Watchdog if health.ready => Health {
+                ready: true,
+                deadline: watchdog.map(|w| now + w),
+            },
+            Notice::Reloading if health.ready => {
+                tracing::info!(name = %self.name, pid = pid.0, "reloading (RELOADING=1); not ready until READY=1");
+                Health {
+                    ready: false,
+                    deadline: spec.order.ready.as_ref().map(|r| now + r.timeout),
+                }
+            }
+            Notice::Stopping if health.ready || health.deadline.is_some() => {
+                tracing::info!(name = %self.name, pid = pid.0, "stopping of its own accord (STOPPING=1)");
+                Health {
+                    ready: false,
+                    deadline: None,
+                }
+            }
+            Notice::Ready
+            | Notice::Watchdog
+            | Notice::Reloading
+            | Notice::Stopping
+            | Notice::Status(_) => health,
+        };
+        Proc::Running {
+            pid,
+            since,
+            delay,
+            spec,
+            health,
+        }
+    }
+
     /// A child the monitor stopped has exited. Its lifetime says nothing
-    /// about crashing, so the delay is not touched.
+    /// about crashing, so the delay is not touched; unless it was stopped
+    /// as failed, when its restart policy decides now.
     fn stopped(&mut self, stop: Stop, status: Exit, group_alive: bool) -> Option<Proc> {
+        let stop = match stop.then {
+            Then::Failed { lived } => match self.wanted().cloned() {
+                Some(spec) => {
+                    let (delay, then) = self.after_death(status, true, lived, stop.delay, &spec);
+                    Stop {
+                        delay,
+                        then,
+                        ..stop
+                    }
+                }
+                None => stop.then(Then::Remove),
+            },
+            Then::Restart
+            | Then::RestartAt(_)
+            | Then::Start(_)
+            | Then::Remove
+            | Then::Hold
+            | Then::Exited { .. } => stop,
+        };
         if !group_alive {
             tracing::info!(name = %self.name, pid = stop.pid.0, "stopped ({status})");
             return self.finish(stop.then, stop.delay);
@@ -721,11 +1059,23 @@ impl Ctx<'_> {
         let (spec, until, delay) = match (then, self.wanted()) {
             (Then::Remove, Some(_) | None)
             | (
-                Then::Start(_) | Then::Restart | Then::RestartAt(_) | Then::Hold | Then::Exited,
+                Then::Start(_)
+                | Then::Restart
+                | Then::RestartAt(_)
+                | Then::Hold
+                | Then::Exited { .. }
+                | Then::Failed { .. },
                 None,
             ) => return None,
             (Then::Hold, Some(_)) => return Some(Proc::Held),
-            (Then::Exited, Some(_)) => return Some(Proc::Exited { delay }),
+            (Then::Exited { ok }, Some(_)) => return Some(Proc::Exited { delay, ok }),
+            // Not reached: `stopped` decides a failed stop at the child's
+            // exit, with its status; a restart with the backoff is the safe
+            // reading.
+            (Then::Failed { lived }, Some(spec)) => {
+                let (wait, next) = after_exit(self.policy, lived, delay);
+                (Arc::clone(spec), now + wait, next)
+            }
             (Then::Start(spec), Some(_)) => (spec, now, self.policy.min_restart_delay),
             (Then::Restart, Some(spec)) => (Arc::clone(spec), now, delay),
             (Then::RestartAt(until), Some(spec)) => (Arc::clone(spec), until, delay),

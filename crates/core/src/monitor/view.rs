@@ -36,7 +36,7 @@ pub enum State {
 
 impl State {
     /// The state's word: `starting`, `running`, `backoff`, `stopping`,
-    /// `held`, `exited` or `invalid`.
+    /// `held`, `exited`, `invalid` or `waiting`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Starting => "starting",
@@ -84,8 +84,12 @@ pub struct ProcView {
     pub problem: Option<String>,
     /// Its restart policy's word (`always`).
     pub restart: &'static str,
-    /// Whether its live child is ready (see the `ready` key): running and,
-    /// if it must say so, having said so since this start.
+    /// Whether it is ready: running and ready (at once without a `ready`
+    /// key; with one, once it said so since this start), or exited
+    /// successfully and not restarted (a one-shot task that is done). What
+    /// `ctl wait` waits for. (A dependent's `after` asks more of a one-shot
+    /// task, `restart` `never` or `on-failure`: that it exited successfully,
+    /// whether or not it is ready while it runs.)
     pub ready: bool,
     /// While [`State::Waiting`]: the names in its `after` not ready yet.
     pub waiting_for: Vec<Name>,
@@ -274,6 +278,8 @@ pub(super) struct Record {
     pub(super) last_exit: Option<LastExit>,
     /// The problem of its config file, while it cannot be used.
     pub(super) problem: Option<String>,
+    /// The last `STATUS=` text of its live child (cleared at each start).
+    pub(super) status_text: Option<String>,
 }
 
 /// A table state in the status's words: its state, and when it starts
@@ -286,8 +292,38 @@ pub(super) fn state_of(proc: &Proc) -> (State, Option<Instant>) {
         Proc::Stopping(_) | Proc::Draining(_) => (State::Stopping, None),
         Proc::Held => (State::Held, None),
         Proc::Exited { .. } => (State::Exited, None),
+        Proc::Waiting { .. } => (State::Waiting, None),
     }
 }
+
+/// Whether the status calls it ready: running and ready (at once without a
+/// `ready` key; with one, once it said so since this start), or exited
+/// successfully and not restarted (a one-shot task that is done).
+pub(super) fn is_ready(proc: &Proc) -> bool {
+    match proc {
+        Proc::Running { health, .. } => health.ready,
+        Proc::Exited { ok, .. } => *ok,
+        Proc::Backoff { .. }
+        | Proc::Starting { .. }
+        | Proc::Stopping(_)
+        | Proc::Draining(_)
+        | Proc::Held
+        | Proc::Waiting { .. } => false,
+    }
+}
+
+/// A `STATUS=` text as the status keeps it: control characters (a newline,
+/// an ESC that would reach a terminal through `ctl status`) become spaces,
+/// and it is cut to [`MAX_STATUS_CHARS`].
+pub(super) fn status_text(text: &str) -> String {
+    text.chars()
+        .take(MAX_STATUS_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// The longest `STATUS=` text the status keeps, in characters.
+pub const MAX_STATUS_CHARS: usize = 256;
 
 /// A signal's name for the journal.
 pub(super) fn signal_name(sig: Sig) -> &'static str {
