@@ -70,10 +70,10 @@ pub use crate::statefile::{ColonyStatus, Event, LastExit, MonitorStatus, Process
 pub use cli::{CtlArgs, run};
 pub use colony::{colony_status, events, state_dir};
 pub use error::CtlError;
+pub use ncolony_core::spec::ReadyKind;
 pub use ncolony_core::spec::{Limit, Resource, Rlimit};
 pub use number::Number;
 pub use ops::{add, remove, restart, restart_all, restart_group, start, stop};
-pub use ncolony_core::spec::ReadyKind;
 pub use options::{AddOptions, Heartbeat, HttpCheck, ReadyCheck};
 pub use places::Places;
 pub use status::{ProcState, ProcStatus, status};

@@ -268,7 +268,12 @@ pub(crate) struct AddArgs {
     #[arg(long, value_name = "CMD")]
     pub ready_exec: Option<String>,
     /// An argument of --ready-exec's command (repeatable).
-    #[arg(long = "ready-exec-arg", value_name = "ARG", allow_hyphen_values = true, requires = "ready_exec")]
+    #[arg(
+        long = "ready-exec-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        requires = "ready_exec"
+    )]
     pub ready_exec_args: Vec<String>,
     /// Seconds a start may take to become ready [default: 60].
     #[arg(long, value_name = "SECONDS", requires = "ready_kind", value_parser = positive)]
@@ -672,7 +677,8 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         CtlCommand::Events(e) => events(&places, args.state.as_deref(), &e)?,
         CtlCommand::Wait { names, timeout } => {
             // A timeout too long for a Duration is no limit.
-            let timeout = timeout.and_then(|t| std::time::Duration::try_from_secs_f64(t.as_f64()).ok());
+            let timeout =
+                timeout.and_then(|t| std::time::Duration::try_from_secs_f64(t.as_f64()).ok());
             let found = super::wait(&places, args.state.as_deref(), &names, timeout)?;
             if !found.is_ready() {
                 let list: Vec<String> = found

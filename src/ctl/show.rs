@@ -108,7 +108,9 @@ pub(crate) fn status_table(
             let painted = match (colour && i > 0 && c == 1, cell.as_str()) {
                 (true, "running") => format!("\x1b[32m{cell}\x1b[0m"),
                 (true, "backoff" | "invalid" | "exited") => format!("\x1b[31m{cell}\x1b[0m"),
-                (true, "starting" | "stopping" | "held" | "waiting") => format!("\x1b[33m{cell}\x1b[0m"),
+                (true, "starting" | "stopping" | "held" | "waiting") => {
+                    format!("\x1b[33m{cell}\x1b[0m")
+                }
                 _ => cell.clone(),
             };
             line.push_str(&painted);

@@ -105,7 +105,9 @@ impl Readiness {
             Err(e) => tracing::error!(
                 "{}: cannot bind the notify socket: {e}; processes with \"ready\": \
                  {{\"notify\": true}} cannot say they are ready",
-                state_dir.join(crate::process::notify::SOCKET_FILE).display()
+                state_dir
+                    .join(crate::process::notify::SOCKET_FILE)
+                    .display()
             ),
         }
     }
@@ -368,7 +370,9 @@ impl Readiness {
         if let Some(child) = self.main_pids.get(&sender) {
             return Some(*child);
         }
-        let group = getpgid(Some(nix::unistd::Pid::from_raw(sender))).ok()?.as_raw();
+        let group = getpgid(Some(nix::unistd::Pid::from_raw(sender)))
+            .ok()?
+            .as_raw();
         self.notify.contains_key(&group).then_some(group)
     }
 }
@@ -494,9 +498,7 @@ impl Drop for Running {
             .lock()
             .expect("no probe panics holding the lock")
             .contains_key(&self.pid);
-        if waiting
-            && let Err(e) = crate::process::signal::signal_group(self.pid, Signal::SIGKILL)
-        {
+        if waiting && let Err(e) = crate::process::signal::signal_group(self.pid, Signal::SIGKILL) {
             tracing::warn!("stopping the ready check pid={}: {e}", self.pid);
         }
         // Its exit still comes through the reaper, which finds no one

@@ -297,9 +297,7 @@ mod tests {
             let dir = tempfile::tempdir().expect("temp dir");
             let socket = NotifySocket::bind(dir.path()).expect("bind");
             let client = UnixDatagram::unbound().expect("client");
-            client
-                .send_to(b"READY=1", socket.address())
-                .expect("send");
+            client.send_to(b"READY=1", socket.address()).expect("send");
             client
                 .send_to(&vec![b'x'; MAX_DATAGRAM + 10], socket.address())
                 .expect("send");

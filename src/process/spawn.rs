@@ -542,7 +542,13 @@ impl ExecWithPid {
         self.envp[last] = self.pid_var.as_ptr().cast();
         // SAFETY: every pointer is to a NUL-terminated string owned by
         // self, and both arrays end in a null pointer.
-        unsafe { libc::execve(self.program.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        unsafe {
+            libc::execve(
+                self.program.as_ptr(),
+                self.argv.as_ptr(),
+                self.envp.as_ptr(),
+            )
+        };
         std::io::Error::last_os_error()
     }
 }
@@ -715,9 +721,15 @@ mod tests {
 
     #[test]
     fn a_failed_step_is_tagged_and_decoded() {
-        for step in [Step::Signals, Step::Nice, Step::Cwd, Step::ParentDeath, Step::NotifyFd]
-            .into_iter()
-            .chain(spec::Resource::ALL.map(Step::Rlimit))
+        for step in [
+            Step::Signals,
+            Step::Nice,
+            Step::Cwd,
+            Step::ParentDeath,
+            Step::NotifyFd,
+        ]
+        .into_iter()
+        .chain(spec::Resource::ALL.map(Step::Rlimit))
         {
             let error = step.fail(Errno::EPERM);
             assert_eq!(Step::decode(&error), Some((step, Errno::EPERM)));

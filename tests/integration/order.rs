@@ -50,7 +50,11 @@ fn a_three_level_after_chain_starts_in_order_and_stops_in_reverse() {
     chain_link(&c, "api", &["db"]);
     chain_link(&c, "db", &[]);
     let mut m = c.monitor(&[]);
-    assert!(wait_until(WAIT, || order_log(&c) == ["start db"]), "{:?}", order_log(&c));
+    assert!(
+        wait_until(WAIT, || order_log(&c) == ["start db"]),
+        "{:?}",
+        order_log(&c)
+    );
     // api waits for db, and says so.
     assert!(
         wait_until(WAIT, || process(&c, "api")["state"] == "waiting"),
@@ -70,7 +74,11 @@ fn a_three_level_after_chain_starts_in_order_and_stops_in_reverse() {
     );
     go(&c, "api");
     go(&c, "web");
-    assert!(wait_until(WAIT, || is_ready(&c, "web")), "{}", process(&c, "web"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "web")),
+        "{}",
+        process(&c, "web")
+    );
     assert_eq!(order_log(&c), ["start db", "start api", "start web"]);
     m.signal(15);
     assert_eq!(m.wait_exit(WAIT), Some(Some(0)), "log:\n{}", m.log());
@@ -142,14 +150,20 @@ fn ctl_wait_blocks_until_ready_and_names_what_is_not_at_the_timeout() {
     assert_eq!(out.status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(5));
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(err.contains("not ready: db (running)") && !err.contains("plain"), "{err}");
+    assert!(
+        err.contains("not ready: db (running)") && !err.contains("plain"),
+        "{err}"
+    );
     // A timeout waits that long, then names what is not ready.
     let started = Instant::now();
     let out = c.ctl(&["wait", "db", "nosuch", "--timeout", "0.5"]);
     assert!(started.elapsed() >= Duration::from_millis(500));
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(err.contains("db (running), nosuch (not configured)"), "{err}");
+    assert!(
+        err.contains("db (running), nosuch (not configured)"),
+        "{err}"
+    );
     // Without a timeout it blocks until db is ready.
     let waiter = c.ctl_command(&["wait"]).spawn().expect("ctl wait");
     let pid = waiter.id() as i32;
@@ -165,13 +179,20 @@ fn ctl_validate_reports_after_cycles_and_self_reference() {
     config(&c, "web", &json!({"args": ["/bin/true"], "after": ["api"]}));
     config(&c, "api", &json!({"args": ["/bin/true"], "after": ["web"]}));
     config(&c, "me", &json!({"args": ["/bin/true"], "after": ["me"]}));
-    config(&c, "ok", &json!({"args": ["/bin/true"], "after": ["web", "unknown"]}));
+    config(
+        &c,
+        "ok",
+        &json!({"args": ["/bin/true"], "after": ["web", "unknown"]}),
+    );
     let out = c.ctl(&["validate"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("api: after: api -> web -> api"), "{text}");
     assert!(text.contains("web: after: api -> web -> api"), "{text}");
-    assert!(text.contains("me: \"after\" names the process itself"), "{text}");
+    assert!(
+        text.contains("me: \"after\" names the process itself"),
+        "{text}"
+    );
     assert!(!text.contains("ok:"), "{text}");
 }
 
@@ -184,15 +205,29 @@ fn ctl_add_writes_the_readiness_keys_and_refuses_what_the_monitor_would() {
         c.ctl(&all)
     };
     let out = add(&[
-        "--after", "db", "--after", "migrate", "--ready-notify", "--ready-timeout", "30",
-        "--watchdog", "10",
+        "--after",
+        "db",
+        "--after",
+        "migrate",
+        "--ready-notify",
+        "--ready-timeout",
+        "30",
+        "--watchdog",
+        "10",
     ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         fs::read_to_string(c.config.join("web")).expect("written"),
         r#"{"args": ["/bin/true"], "after": ["db", "migrate"], "ready": {"notify": true, "timeout": 30}, "watchdog": 10}"#
     );
-    let out = add(&["--ready-exec", "/bin/check", "--ready-exec-arg", "-q", "--ready-period", "0.5"]);
+    let out = add(&[
+        "--ready-exec",
+        "/bin/check",
+        "--ready-exec-arg",
+        "-q",
+        "--ready-period",
+        "0.5",
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         fs::read_to_string(c.config.join("web")).expect("written"),
@@ -206,8 +241,14 @@ fn ctl_add_writes_the_readiness_keys_and_refuses_what_the_monitor_would() {
             assert!(err.contains(n), "{args:?}: {err:?} lacks {n:?}");
         }
     };
-    usage(&["--ready-notify", "--ready-fd", "3"], &["--ready-notify", "--ready-fd"]);
-    usage(&["--ready-tcp", "h:1", "--ready-http", "http://h/"], &["--ready-tcp", "--ready-http"]);
+    usage(
+        &["--ready-notify", "--ready-fd", "3"],
+        &["--ready-notify", "--ready-fd"],
+    );
+    usage(
+        &["--ready-tcp", "h:1", "--ready-http", "http://h/"],
+        &["--ready-tcp", "--ready-http"],
+    );
     usage(&["--watchdog", "5"], &["--ready-notify"]);
     usage(&["--ready-timeout", "5"], &["--ready"]);
     // The monitor's own checks, through its parser.

@@ -16,7 +16,8 @@ use crate::support::*;
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A notify client: each argument is a datagram to send (`\n` for a
-/// newline), or `wait=PATH` (until PATH exists), `sleep=S`, `forever`.
+/// newline), or `wait=PATH` (until PATH exists), `touch=PATH`, `sleep=S`,
+/// `forever`.
 /// Run with `exec`, it is the child itself, as a daemon would be.
 const NOTIFY_PY: &str = r#"
 import os, socket, sys, time
@@ -30,6 +31,8 @@ for a in sys.argv[1:]:
     elif a.startswith("wait="):
         while not os.path.exists(a[5:]):
             time.sleep(0.02)
+    elif a.startswith("touch="):
+        open(a[6:], "w").close()
     elif a == "forever":
         while True:
             time.sleep(100)
@@ -132,14 +135,22 @@ fn a_raw_sd_notify_datagram_makes_a_process_ready_and_its_status_text_shows() {
     let socket = c.messages.join(".ncolony/notify").display().to_string();
     assert!(proc_environ(pid).contains(&("NOTIFY_SOCKET".to_owned(), socket)));
     touch(&go);
-    assert!(wait_until(WAIT, || is_ready(&c, "db")), "{}", process(&c, "db"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "db")),
+        "{}",
+        process(&c, "db")
+    );
     assert_eq!(process(&c, "db")["status_text"], "accepting");
     assert_eq!(events(&c, "db", "ready").len(), 1);
 }
 
 #[test]
 fn systemd_notify_ready_works_unchanged() {
-    let tool = require_tool("/usr/bin/systemd-notify");
+    let tool = "/usr/bin/systemd-notify";
+    assert!(
+        Path::new(tool).exists(),
+        "this test needs {tool} (Debian package systemd; .ci/run installs it)"
+    );
     let c = Colony::new();
     let go = c.work.join("go");
     let script = format!(
@@ -154,7 +165,11 @@ fn systemd_notify_ready_works_unchanged() {
     let _m = c.monitor(&[]);
     stays_not_ready(&c, "web");
     touch(&go);
-    assert!(wait_until(WAIT, || is_ready(&c, "web")), "{}", process(&c, "web"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "web")),
+        "{}",
+        process(&c, "web")
+    );
     assert_eq!(process(&c, "web")["status_text"], "all good");
 }
 
@@ -197,7 +212,11 @@ fn a_strangers_datagram_is_dropped_and_a_group_members_is_taken() {
     );
     assert!(!is_ready(&c, "svc"), "a stranger's READY=1 was taken");
     touch(&member);
-    assert!(wait_until(WAIT, || is_ready(&c, "svc")), "{}", process(&c, "svc"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "svc")),
+        "{}",
+        process(&c, "svc")
+    );
 }
 
 #[test]
@@ -216,7 +235,11 @@ fn an_s6_notification_fd_newline_makes_a_process_ready() {
     let _m = c.monitor(&[]);
     stays_not_ready(&c, "s6");
     touch(&go);
-    assert!(wait_until(WAIT, || is_ready(&c, "s6")), "{}", process(&c, "s6"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "s6")),
+        "{}",
+        process(&c, "s6")
+    );
 }
 
 #[test]
@@ -241,7 +264,11 @@ fn a_tcp_listener_that_opens_late_makes_a_process_ready() {
     let _m = c.monitor(&[]);
     stays_not_ready(&c, "tcp");
     touch(&go);
-    assert!(wait_until(WAIT, || is_ready(&c, "tcp")), "{}", process(&c, "tcp"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "tcp")),
+        "{}",
+        process(&c, "tcp")
+    );
 }
 
 #[test]
@@ -262,7 +289,11 @@ fn an_http_server_that_opens_late_makes_a_process_ready() {
     let _m = c.monitor(&[]);
     stays_not_ready(&c, "http");
     touch(&go);
-    assert!(wait_until(WAIT, || is_ready(&c, "http")), "{}", process(&c, "http"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "http")),
+        "{}",
+        process(&c, "http")
+    );
 }
 
 #[test]
@@ -278,7 +309,11 @@ fn a_file_that_appears_makes_a_process_ready() {
     let _m = c.monitor(&[]);
     stays_not_ready(&c, "file");
     touch(&flag);
-    assert!(wait_until(WAIT, || is_ready(&c, "file")), "{}", process(&c, "file"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "file")),
+        "{}",
+        process(&c, "file")
+    );
 }
 
 #[test]
@@ -297,9 +332,16 @@ fn an_exec_check_runs_with_the_process_settings_and_is_reaped_as_a_probe() {
     let m = c.monitor(&[]);
     stays_not_ready(&c, "exec");
     touch(&flag);
-    assert!(wait_until(WAIT, || is_ready(&c, "exec")), "{}", process(&c, "exec"));
+    assert!(
+        wait_until(WAIT, || is_ready(&c, "exec")),
+        "{}",
+        process(&c, "exec")
+    );
     let log = m.log();
-    assert!(!log.contains("adopted orphan"), "a probe was taken for an orphan:\n{log}");
+    assert!(
+        !log.contains("adopted orphan"),
+        "a probe was taken for an orphan:\n{log}"
+    );
 }
 
 #[test]
@@ -316,7 +358,13 @@ fn a_hung_exec_check_is_killed_after_the_timeout_and_the_start_fails() {
     let _m = c.monitor(&[]);
     let first = c.wait_pids("hung", 1);
     let probe: i32 = wait_for(WAIT, || {
-        fs::read_to_string(&pids).ok()?.lines().next()?.trim().parse().ok()
+        fs::read_to_string(&pids)
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
     })
     .expect("the check ran");
     // The start failed at its ready timeout; its check is killed with it.
@@ -324,7 +372,10 @@ fn a_hung_exec_check_is_killed_after_the_timeout_and_the_start_fails() {
         wait_until(WAIT, || !events(&c, "hung", "ready_timeout").is_empty()),
         "no ready_timeout"
     );
-    assert!(wait_until(WAIT, || !is_alive(probe)), "the hung check still runs");
+    assert!(
+        wait_until(WAIT, || !is_alive(probe)),
+        "the hung check still runs"
+    );
     assert!(wait_until(WAIT, || !is_alive(first)));
 }
 
@@ -355,10 +406,13 @@ fn a_ready_timeout_stops_the_process_and_counts_as_a_failed_start() {
 fn the_watchdog_restarts_a_process_that_stops_pinging() {
     let c = Colony::new();
     let py = notify_py(&c);
+    let quiet = c.work.join("quiet");
+    // Pings every 0.3 s for 1.8 s (longer than the watchdog), then stops.
+    let pings = "sleep=0.3 WATCHDOG=1 ".repeat(6);
     let script = format!(
-        "echo $$ >> {}; exec /usr/bin/python3 {py} READY=1 WATCHDOG=1 sleep=0.2 WATCHDOG=1 \
-         sleep=0.2 WATCHDOG=1 forever",
-        c.work.join("dog.pids").display()
+        "echo $$ >> {}; exec /usr/bin/python3 {py} READY=1 {pings} touch={} forever",
+        c.work.join("dog.pids").display(),
+        quiet.display()
     );
     config(
         &c,
@@ -368,8 +422,21 @@ fn the_watchdog_restarts_a_process_that_stops_pinging() {
     let m = c.monitor(&["--killtime", "1"]);
     let first = c.wait_pids("dog", 1);
     let env = proc_environ(first);
-    assert!(env.contains(&("WATCHDOG_USEC".to_owned(), "1000000".to_owned())), "{env:?}");
-    assert!(env.contains(&("WATCHDOG_PID".to_owned(), first.to_string())), "{env:?}");
+    assert!(
+        env.contains(&("WATCHDOG_USEC".to_owned(), "1000000".to_owned())),
+        "{env:?}"
+    );
+    assert!(
+        env.contains(&("WATCHDOG_PID".to_owned(), first.to_string())),
+        "{env:?}"
+    );
+    // While it pings, the watchdog holds off.
+    assert!(wait_until(WAIT, || quiet.exists()));
+    assert!(
+        events(&c, "dog", "watchdog_timeout").is_empty(),
+        "the watchdog fired while the process pinged; log:\n{}",
+        m.log()
+    );
     assert!(
         wait_until(WAIT, || !events(&c, "dog", "watchdog_timeout").is_empty()),
         "no watchdog_timeout; log:\n{}",
@@ -427,9 +494,17 @@ fn the_monitor_tells_its_own_notify_socket_when_the_colony_is_ready_and_stopping
     let pid = |name| process(&c, name)["pid"].as_i64().map(|p| p as i32);
     let plain = wait_for(WAIT, || pid("plain")).expect("plain runs");
     let db = wait_for(WAIT, || pid("db")).expect("db runs");
-    assert!(!proc_environ(plain).iter().any(|(k, _)| k == "NOTIFY_SOCKET"));
+    assert!(
+        !proc_environ(plain)
+            .iter()
+            .any(|(k, _)| k == "NOTIFY_SOCKET")
+    );
     let sd_text = sd.display().to_string();
-    assert!(!proc_environ(db).iter().any(|(k, v)| k == "NOTIFY_SOCKET" && *v == sd_text));
+    assert!(
+        !proc_environ(db)
+            .iter()
+            .any(|(k, v)| k == "NOTIFY_SOCKET" && *v == sd_text)
+    );
     // Not ready while db is not.
     assert!(stays(Duration::from_millis(500), || {
         read(&mut got);
