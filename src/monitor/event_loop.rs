@@ -20,7 +20,7 @@ use super::args::MonitorArgs;
 use super::holds::HoldsRecord;
 use super::pidfiles::PidFiles;
 use super::publish::{Clocks, Journal, StatusFile};
-use super::readiness::Readiness;
+use super::readiness::{Readiness, Told};
 use super::state::{ChildrenRecord, create_state_dir};
 use super::strays::{stop_orphans, stop_survivors};
 use super::systemd::Systemd;
@@ -93,9 +93,13 @@ struct Shell {
 
 impl Shell {
     fn new(args: MonitorArgs, policy: Policy) -> anyhow::Result<Self> {
+        // Once: it raises the monitor's open-file limit, and remembers the
+        // original for the children (the ready checks' too).
+        let ctx = SpawnContext::init();
         Ok(Shell {
             monitor: Monitor::new(policy),
-            ctx: SpawnContext::init(),
+            readiness: Readiness::new(ctx.clone()),
+            ctx,
             config: ConfigDir::new(args.config.clone()),
             messages: MessagesDir::new(args.messages.clone()),
             relays: JoinSet::new(),
@@ -105,7 +109,6 @@ impl Shell {
             status: StatusFile::new(args.state_dir()),
             journal: Journal::new(args.state_dir(), args.events_max_bytes),
             log_bytes: std::collections::HashMap::new(),
-            readiness: Readiness::new(SpawnContext::init()),
             systemd: Systemd::from_env(),
             _lock: crate::statefile::hold_lock(&args.state_dir()),
             args,
@@ -191,12 +194,7 @@ impl Shell {
                     self.check_draining();
                 }
                 Some(_) = self.relays.join_next(), if !self.relays.is_empty() => {}
-                told = self.readiness.next() => {
-                    let now = Instant::now();
-                    for t in told {
-                        self.monitor.handle(now, Input::Notice { name: t.name, pid: t.pid, notice: t.notice });
-                    }
-                }
+                told = self.readiness.next() => self.told(told),
                 () = publish => {}
             }
             if let Some(code) = self.drive()? {
@@ -391,6 +389,15 @@ impl Shell {
         let now = Instant::now();
         for pid in empty {
             self.monitor.handle(now, Input::GroupGone { pid });
+        }
+    }
+
+    /// What children said of themselves (`READY=1`, a probe passed, ...).
+    fn told(&mut self, told: Vec<Told>) {
+        let now = Instant::now();
+        for Told { name, pid, notice } in told {
+            self.monitor
+                .handle(now, Input::Notice { name, pid, notice });
         }
     }
 

@@ -265,3 +265,25 @@ fn ctl_add_writes_the_readiness_keys_and_refuses_what_the_monitor_would() {
     config(&c, "api", &json!({"args": ["/bin/true"], "after": ["web"]}));
     refused(&["--after", "api"], "after: api -> web -> api");
 }
+
+#[test]
+fn the_readme_example_colony_starts_db_then_migrate_then_web() {
+    let c = Colony::new();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/ordered/config");
+    for name in ["db", "migrate", "web"] {
+        fs::copy(format!("{example}/{name}"), c.config.join(name)).expect("copy the example");
+    }
+    let m = c.monitor(&[]);
+    let out = c.ctl(&["wait", "--timeout", "30"]);
+    assert!(out.status.success(), "{out:?}; log:\n{}", m.log());
+    let at = |name: &str, event: &str| {
+        events(&c, name, event)
+            .first()
+            .and_then(|e| e["ts"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no {event} of {name}; log:\n{}", m.log()))
+    };
+    // RFC 3339 UTC times, to the millisecond, sort as text.
+    assert!(at("db", "ready") <= at("migrate", "spawned"));
+    assert!(at("migrate", "exited") <= at("web", "spawned"));
+    assert_eq!(process(&c, "migrate")["state"], "exited");
+}
