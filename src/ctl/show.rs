@@ -143,6 +143,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_table_shows_readiness_waiting_and_the_status_text() {
+        let now = Utc::now();
+        let proc = |name: &str, state: &str, pid, ready| ProcessStatus {
+            name: name.into(),
+            state: state.into(),
+            pid,
+            since: pid.map(|_| now),
+            restarts: 0,
+            last_exit: None,
+            next_start: None,
+            problem: None,
+            restart: Some("always".into()),
+            ready,
+            waiting_for: Vec::new(),
+            status_text: None,
+        };
+        let mut web = proc("web", "waiting", None, false);
+        web.waiting_for = vec!["db".into(), "cache".into()];
+        let mut db = proc("db", "running", Some(7), false);
+        db.status_text = Some("replaying \x1b[31mlog".into());
+        let ok = proc("ok", "running", Some(8), true);
+        let status = ColonyStatus {
+            monitor: crate::statefile::MonitorStatus {
+                running: true,
+                pid: Some(1),
+                since: Some(now),
+                version: None,
+            },
+            processes: vec![db, ok, web],
+        };
+        let list: Vec<&ProcessStatus> = status.processes.iter().collect();
+        let table = status_table(&status, &list, now, false);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("NAME  STATE    READY  PID"), "{table}");
+        assert!(lines[2].starts_with("db    running  no     7"), "{table}");
+        assert!(lines[2].ends_with("replaying \\u{1b}[31mlog"), "{table}");
+        assert!(lines[3].starts_with("ok    running  yes    8"), "{table}");
+        assert!(lines[4].starts_with("web   waiting  -      -"), "{table}");
+        assert!(lines[4].ends_with("waiting for db, cache"), "{table}");
+    }
+
+    #[test]
     fn spans() {
         assert_eq!(span(45), "45s");
         assert_eq!(span(3 * 3600 + 12 * 60 + 5), "3h12m");
