@@ -9,8 +9,8 @@
 //!
 //! One job per file: [`Places`] (where a colony is), [`Number`] (option
 //! values written as Python writes them), [`CtlError`], the builder
-//! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`]), the operations ([`add`],
-//! [`remove`], [`restart`], ...), [`status`], [`validate`], what the monitor
+//! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`], [`ReadyCheck`]), the operations ([`add`],
+//! [`remove`], [`restart`], ...), [`status`], [`validate`], [`wait`], what the monitor
 //! publishes ([`colony_status`], [`events`]), and the command line ([`run`]).
 //! Behind them: Python-compatible JSON text (`pyjson`) and message file
 //! names that sort in send order (`write`).
