@@ -7,6 +7,13 @@
 //! name, keeps the pid index and the monitor's mode (running, shutting down,
 //! done), and hands each name's event to the one table that holds the whole
 //! policy, `table::step` (in `monitor/table.rs`).
+//!
+//! It also keeps the colony's `after` graph, which no single name's step
+//! can see: the cycles in it (each config in one refused, through the
+//! invalid-config path), a reverse index so that a dependency's becoming
+//! ready (or not) re-checks only its own dependents, and the order of a
+//! shutdown or a RESTART-ALL (dependents first). A colony without `after`
+//! or `ready` gets the same actions in the same order as before them.
 
 mod table;
 #[cfg(test)]
@@ -531,8 +538,14 @@ impl Monitor {
         for name in &names {
             self.deferred.insert(name.clone(), event.clone());
         }
+        // The order of what runs: the wanted configs' `after` (a config
+        // refused for a cycle is not in effect, so not in the order).
         let empty: &[Name] = &[];
-        let graph = |n: &Name| self.after.get(n).map_or(empty, Vec::as_slice);
+        let graph = |n: &Name| {
+            self.wanted
+                .get(n)
+                .map_or(empty, |spec| spec.order.after.as_slice())
+        };
         let mut component: HashMap<Name, usize> = HashMap::new();
         let cycles = after_cycles(self.deferred.keys().map(|n| (n, graph(n))));
         for (i, cycle) in cycles.into_iter().enumerate() {
@@ -558,9 +571,14 @@ impl Monitor {
         self.release_checks.extend(names);
     }
 
-    /// Whether a deferred name's dependents (in the ordered stop) are all
-    /// done: given their event, and not stopping or starting.
+    /// Whether a deferred name may have its event now: it has no running
+    /// child to stop (held back, a restart's backoff or a waiting start
+    /// would go ahead on their own), or its dependents (in the ordered
+    /// stop) are all done: given their event, and not stopping or starting.
     fn releasable(&self, name: &Name) -> bool {
+        if !matches!(self.procs.get(name), Some(Proc::Running { .. })) {
+            return true;
+        }
         self.order.get(name).is_none_or(|dependents| {
             dependents.iter().all(|d| {
                 !self.deferred.contains_key(d) && !self.procs.get(d).is_some_and(Proc::is_busy)
@@ -691,6 +709,32 @@ impl Monitor {
     /// The shell checks each after reaping and on every tick.
     pub fn draining(&self) -> impl Iterator<Item = Pid> + '_ {
         self.procs.values().filter_map(Proc::draining_group)
+    }
+
+    /// The running children that have a `ready` key and have not become
+    /// ready since their start, with the config they run: the ones whose
+    /// readiness the shell checks (a polled kind every `ready.period`, an
+    /// fd or the notify socket as it is written), reporting success with
+    /// [`Input::Notice`] and [`Notice::Ready`]. One may leave this list on
+    /// any call (ready, stopped, exited); a check in flight for it is then
+    /// moot.
+    pub fn unready(&self) -> impl Iterator<Item = (&Name, Pid, &Arc<ProcSpec>)> + '_ {
+        self.procs.iter().filter_map(|(name, proc)| match proc {
+            Proc::Running {
+                pid, spec, health, ..
+            } if !health.ready => Some((name, *pid, spec)),
+            _ => None,
+        })
+    }
+
+    /// Whether every configured process is ready, as [`ProcView::ready`]
+    /// says (a finished one-shot task counts): what a monitor under
+    /// systemd waits for before its own `READY=1`. True for an empty
+    /// colony.
+    pub fn all_ready(&self) -> bool {
+        self.wanted
+            .keys()
+            .all(|name| self.procs.get(name).is_some_and(view::is_ready))
     }
 
     /// The name of the live child with this pid, if it is one of ours.
@@ -1076,6 +1120,10 @@ impl Monitor {
             None => self.forget_if_gone(&name),
         }
         self.settle(&name);
+        if self.deferred.contains_key(&name) {
+            // It may have no running child any more.
+            self.release_checks.push_back(name.clone());
+        }
         if !self.deferred.is_empty()
             && let Some(after) = self.after.get(&name)
         {

@@ -456,6 +456,8 @@ pub(super) fn step(proc: Option<Proc>, event: Event, ctx: &mut Ctx<'_>) -> Optio
 
         // Running: a new config, a removal, a restart, a STOP or a shutdown
         // stops it, each with what follows; an exit is the restart policy's.
+        // Its deadline is its ready timeout, or once ready its watchdog's:
+        // past it, it is stopped as failed. What it says moves its readiness.
         (
             Some(P::Running {
                 pid,
@@ -970,7 +972,9 @@ impl Ctx<'_> {
         let now = self.now;
         let watchdog = spec.order.watchdog;
         let health = match notice {
-            _ if from != pid => health,
+            // Another pid's is stale; a process without `ready` is ready
+            // as long as it runs, whatever it says.
+            _ if from != pid || spec.order.ready.is_none() => health,
             Notice::Ready if !health.ready => {
                 tracing::info!(name = %self.name, pid = pid.0, "ready");
                 Health {

@@ -1320,11 +1320,15 @@ mod props {
         Shutdown,
         Stop(u8),
         Start(u8),
+        /// A notice (0: READY=1, 1: WATCHDOG=1, 2: RELOADING=1, 3:
+        /// STOPPING=1) from the live child of a name, or (stale) another pid.
+        Notice(u8, u8, bool),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0..3u8, 0..4u8).prop_map(|(n, v)| Op::Configure(n, v)),
+            (0..3u8, 0..9u8).prop_map(|(n, v)| Op::Configure(n, v)),
+            (0..3u8, 0..4u8, any::<bool>()).prop_map(|(n, k, s)| Op::Notice(n, k, s)),
             (0..3u8).prop_map(Op::Stop),
             (0..3u8).prop_map(Op::Start),
             (0..3u8).prop_map(Op::Remove),
@@ -1362,8 +1366,20 @@ mod props {
             // The model of the holds: configured names, and those a STOP holds.
             let mut configured_names: BTreeSet<&str> = BTreeSet::new();
             let mut held: BTreeSet<&str> = BTreeSet::new();
-            // Configs 2 and 3 are not always restarted.
-            let extras = ["", r#", "env": {"V": "1"}"#, r#", "restart": "never""#, r#", "restart": "on-failure""#];
+            // Configs 2 and 3 are not always restarted; 4 to 8 wait for
+            // others (a name after itself, and cycles, among them) and must
+            // say they are ready, one with a watchdog.
+            let extras = [
+                "",
+                r#", "env": {"V": "1"}"#,
+                r#", "restart": "never""#,
+                r#", "restart": "on-failure""#,
+                r#", "after": ["a"]"#,
+                r#", "after": ["c"], "ready": {"notify": true, "timeout": 2}"#,
+                r#", "after": ["b"], "ready": {"notify": true, "timeout": 3}, "watchdog": 1"#,
+                r#", "after": ["a", "b"], "restart": "never""#,
+                r#", "ready": {"notify": true, "timeout": 1}, "restart": "on-failure""#,
+            ];
             for op in ops {
                 match op {
                     Op::Configure(n, v) => {
@@ -1376,7 +1392,9 @@ mod props {
                         m.handle(now, Input::Config(Change::Removed { name: name(names[n as usize]) }));
                     }
                     Op::Stop(n) => {
-                        if configured_names.contains(names[n as usize]) && !shut {
+                        // Configured: and valid (a config after itself, or
+                        // in a cycle, is not), as the monitor knows.
+                        if configured_names.contains(names[n as usize]) && m.is_configured(&name(names[n as usize])) && !shut {
                             held.insert(names[n as usize]);
                         }
                         m.handle(now, stop_msg(names[n as usize]));
@@ -1411,6 +1429,14 @@ mod props {
                         m.handle_timeout(now);
                     }
                     Op::FailNextSpawn => fail_next = true,
+                    Op::Notice(n, kind, stale) => {
+                        let pid = live.iter().find(|(_, v)| *v == names[n as usize]).map(|(p, _)| *p);
+                        if let Some(pid) = pid {
+                            let notice = [Notice::Ready, Notice::Watchdog, Notice::Reloading, Notice::Stopping][kind as usize].clone();
+                            let pid = if stale { Pid(pid.0 + 1000) } else { pid };
+                            m.handle(now, Input::Notice { name: name(names[n as usize]), pid, notice });
+                        }
+                    }
                     Op::Shutdown => { shut = true; m.handle(now, Input::Shutdown) }
                 }
                 while let Some(action) = m.poll_action() {
@@ -1445,6 +1471,11 @@ mod props {
                 prop_assert_eq!(draining, groups.keys().copied().collect::<Vec<_>>(), "draining groups");
                 for (pid, n) in &live {
                     prop_assert_eq!(m.name_of(*pid).map(Name::as_str), Some(n.as_str()), "lost a child");
+                }
+                for v in m.view() {
+                    let waiting = v.state == view::State::Waiting;
+                    prop_assert_eq!(waiting, !v.waiting_for.is_empty(), "{} waits for {:?}", v.name, v.waiting_for);
+                    prop_assert!(!(v.ready && v.pid.is_none() && v.state != view::State::Exited), "{} ready with no child", v.name);
                 }
             }
             // Shut down, let every child die, then every draining group
@@ -1632,3 +1663,6 @@ mod observed {
         );
     }
 }
+
+/// Start order and readiness: `after`, `ready`, `watchdog`.
+mod order;
