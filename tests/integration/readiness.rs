@@ -550,3 +550,37 @@ fn an_empty_colony_under_a_manager_is_ready_at_once() {
         .recv(&mut buf)
         .is_ok_and(|n| &buf[..n] == b"READY=1")));
 }
+
+#[test]
+fn a_flood_of_datagrams_does_not_stall_the_monitor() {
+    let c = Colony::new();
+    let flood = "import os, socket\n\
+                 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                 n = 0\n\
+                 while True:\n    n += 1\n    try: s.sendto(b'STATUS=%d' % n, os.environ['NOTIFY_SOCKET'])\n    except OSError: pass\n";
+    config(
+        &c,
+        "flood",
+        &json!({"args": ["/usr/bin/python3", "-c", flood], "ready": {"notify": true}}),
+    );
+    let m = c.monitor(&[]);
+    assert!(
+        wait_until(WAIT, || process(&c, "flood")["status_text"].is_string()),
+        "the flood never arrived; log:\n{}",
+        m.log()
+    );
+    // Meanwhile a new process starts, and a restart is carried out, at once.
+    c.add_sh("other", &c.pid_recorder("other"));
+    let first = c.wait_pids("other", 1);
+    c.send("1Message.1", r#"{"type": "RESTART", "name": "other"}"#);
+    let second = c.wait_pids("other", 2);
+    assert_ne!(first, second);
+    // And the status keeps up with the flood.
+    let seen = process(&c, "flood")["status_text"]
+        .as_str()
+        .map(str::to_owned);
+    assert!(wait_until(WAIT, || process(&c, "flood")["status_text"]
+        .as_str()
+        .map(str::to_owned)
+        != seen));
+}
