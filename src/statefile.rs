@@ -158,3 +158,19 @@ pub(crate) fn is_locked(dir: &Path) -> io::Result<bool> {
         Err((_, e)) => Err(io::Error::from(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_from_before_readiness_still_reads() {
+        let old = r#"{"monitor": {"running": true, "pid": 1, "since": null},
+            "processes": [{"name": "web", "state": "running", "pid": 7, "since": null,
+            "restarts": 0, "last_exit": null, "next_start": null, "problem": null,
+            "restart": "always"}]}"#;
+        let status: ColonyStatus = serde_json::from_str(old).expect("an old snapshot reads");
+        let web = &status.processes[0];
+        assert!(!web.ready && web.waiting_for.is_empty() && web.status_text.is_none());
+    }
+}
