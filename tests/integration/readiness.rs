@@ -584,3 +584,27 @@ fn a_flood_of_datagrams_does_not_stall_the_monitor() {
         .map(str::to_owned)
         != seen));
 }
+
+#[test]
+fn a_state_directory_too_deep_for_a_socket_path_gets_an_abstract_notify_socket() {
+    let c = Colony::new();
+    let state = c.tmp.path().join("s".repeat(120));
+    config(
+        &c,
+        "db",
+        &json!({"args": ["/usr/bin/python3", notify_py(&c), "READY=1", "forever"],
+                "ready": {"notify": true}}),
+    );
+    let state_arg = state.display().to_string();
+    let m = c.monitor(&["--state", &state_arg]);
+    let state_opt = ["--state", state_arg.as_str()];
+    let ready = || {
+        let mut args = state_opt.to_vec();
+        args.extend(["status", "--json"]);
+        let out = c.ctl(&args);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        v["processes"][0]["ready"] == true
+    };
+    assert!(wait_until(WAIT, ready), "log:\n{}", m.log());
+    m.wait_log("the notify socket is the abstract @ncolony-notify-");
+}
