@@ -253,7 +253,7 @@ pub(crate) struct AddArgs {
     pub ready_notify: bool,
     /// Ready once it writes a newline to this fd, 3 or more (s6's notification-fd).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub ready_fd: Option<i64>,
+    pub ready_fd: Option<i32>,
     /// Ready once this path exists.
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<String>,
@@ -399,8 +399,7 @@ impl AddArgs {
         let kind = if self.ready_notify {
             ReadyKind::Notify
         } else if let Some(n) = self.ready_fd {
-            // Out of an i32's range is refused by the monitor's own check below.
-            ReadyKind::Fd(i32::try_from(n).unwrap_or(-1))
+            ReadyKind::Fd(n)
         } else if let Some(path) = &self.ready_file {
             ReadyKind::File(path.clone())
         } else if let Some(address) = &self.ready_tcp {
