@@ -9,8 +9,8 @@
 //!
 //! One job per file: [`Places`] (where a colony is), [`Number`] (option
 //! values written as Python writes them), [`CtlError`], the builder
-//! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`]), the operations ([`add`],
-//! [`remove`], [`restart`], ...), [`status`], [`validate`], what the monitor
+//! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`], [`ReadyCheck`]), the operations ([`add`],
+//! [`remove`], [`restart`], ...), [`status`], [`validate`], [`wait`], what the monitor
 //! publishes ([`colony_status`], [`events`]), and the command line ([`run`]).
 //! Behind them: Python-compatible JSON text (`pyjson`) and message file
 //! names that sort in send order (`write`).
@@ -63,19 +63,22 @@ mod pyjson;
 mod show;
 mod status;
 mod validate;
+mod wait;
 mod write;
 
 pub use crate::statefile::{ColonyStatus, Event, LastExit, MonitorStatus, ProcessStatus};
 pub use cli::{CtlArgs, run};
 pub use colony::{colony_status, events, state_dir};
 pub use error::CtlError;
+pub use ncolony_core::spec::ReadyKind;
 pub use ncolony_core::spec::{Limit, Resource, Rlimit};
 pub use number::Number;
 pub use ops::{add, remove, restart, restart_all, restart_group, start, stop};
-pub use options::{AddOptions, Heartbeat, HttpCheck};
+pub use options::{AddOptions, Heartbeat, HttpCheck, ReadyCheck};
 pub use places::Places;
 pub use status::{ProcState, ProcStatus, status};
 pub use validate::{Finding, Validation, validate};
+pub use wait::{Waited, wait};
 
 /// The README's library example (section "Library"), compiled by
 /// `cargo test --doc` so that it cannot drift from the API; an integration

@@ -108,16 +108,9 @@ impl Checker for Http {
     }
 }
 
-/// The HTTP client: no proxy (the endpoints are the colony's own), and no
-/// redirects followed: the checked URL itself must answer 2xx.
+/// The HTTP client (shared with the monitor's `ready.http`).
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .proxy(None)
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .user_agent(concat!("ncolony-httpcheck/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+    crate::http::agent("ncolony-httpcheck")
 }
 
 /// GETs the probe's URL on a new thread, which sends back the outcome. If
@@ -147,17 +140,8 @@ fn start_probe(agent: &ureq::Agent, probe: Probe, tx: Sender<Probed>) -> Result<
 
 /// One GET with an overall timeout: a 2xx status code, or why it failed.
 fn get(agent: &ureq::Agent, url: &str, timeout: Duration) -> Outcome {
-    let response = agent
-        .get(url)
-        .config()
-        .timeout_global(Some(timeout))
-        .build()
-        .call();
-    match response {
-        Err(e) => Outcome::Failed(e.to_string()),
-        Ok(response) if response.status().is_success() => Outcome::Ok {
-            status: response.status().as_u16(),
-        },
-        Ok(response) => Outcome::Failed(format!("answered {}", response.status())),
+    match crate::http::get(agent, url, timeout) {
+        Ok(status) => Outcome::Ok { status },
+        Err(e) => Outcome::Failed(e),
     }
 }

@@ -13,8 +13,10 @@ mod holds;
 mod metrics;
 mod pidfiles;
 mod publish;
+mod readiness;
 mod state;
 mod strays;
+mod systemd;
 mod watch;
 
 pub use args::MonitorArgs;

@@ -4,6 +4,7 @@
 //! reading `/proc`.
 
 pub(crate) mod envfile;
+pub(crate) mod notify;
 pub(crate) mod output;
 pub(crate) mod procfs;
 pub(crate) mod reap;

@@ -52,7 +52,7 @@ pub struct ProcessStatus {
     /// The process name.
     pub name: String,
     /// `starting`, `running`, `backoff`, `stopping`, `held`, `exited`,
-    /// `invalid`; or, with no monitor running, `configured`.
+    /// `invalid`, `waiting`; or, with no monitor running, `configured`.
     pub state: String,
     /// Its live child.
     pub pid: Option<i32>,
@@ -68,6 +68,16 @@ pub struct ProcessStatus {
     pub problem: Option<String>,
     /// Its restart policy (`always`), when known.
     pub restart: Option<String>,
+    /// Whether its live child is ready (see the `ready` key); false in a
+    /// snapshot written before readiness existed.
+    #[serde(default)]
+    pub ready: bool,
+    /// While `waiting`: the names in its `after` that are not ready yet.
+    #[serde(default)]
+    pub waiting_for: Vec<String>,
+    /// The last `STATUS=` text its live child sent on the notify socket.
+    #[serde(default)]
+    pub status_text: Option<String>,
 }
 
 /// How a process last ended: `code` or `signal`, when, after how long.
@@ -146,5 +156,21 @@ pub(crate) fn is_locked(dir: &Path) -> io::Result<bool> {
         Ok(_tested) => Ok(false),
         Err((_, Errno::EWOULDBLOCK)) => Ok(true),
         Err((_, e)) => Err(io::Error::from(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_from_before_readiness_still_reads() {
+        let old = r#"{"monitor": {"running": true, "pid": 1, "since": null},
+            "processes": [{"name": "web", "state": "running", "pid": 7, "since": null,
+            "restarts": 0, "last_exit": null, "next_start": null, "problem": null,
+            "restart": "always"}]}"#;
+        let status: ColonyStatus = serde_json::from_str(old).expect("an old snapshot reads");
+        let web = &status.processes[0];
+        assert!(!web.ready && web.waiting_for.is_empty() && web.status_text.is_none());
     }
 }

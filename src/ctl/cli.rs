@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use ncolony_core::spec::{self, Resource, Rlimit};
 
 use super::options::{check_nice, check_stop_signal};
-use super::{AddOptions, Heartbeat, HttpCheck, Number, Places, status};
+use super::{AddOptions, Heartbeat, HttpCheck, Number, Places, ReadyCheck, ReadyKind, status};
 
 /// Arguments of `ncolony ctl`.
 #[derive(clap::Args, Debug)]
@@ -112,6 +112,23 @@ Examples:
         /// Only these processes (each must be configured); every one by default.
         names: Vec<String>,
     },
+    /// Wait until processes are ready (every configured one by default):
+    /// exit 0 silently, or 1 naming those not ready at the timeout.
+    #[command(after_help = "\
+Reads the status snapshot the monitor publishes; never talks to the monitor.
+With no monitor running, nothing is ready.
+
+Examples:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages wait
+  ncolony ctl wait db web --timeout 30
+  ncolony ctl wait --timeout 0      # one look: a container's readiness probe")]
+    Wait {
+        /// Only these processes; every configured one by default.
+        names: Vec<String>,
+        /// Give up after this many seconds (0: look once) [default: no limit].
+        #[arg(long, value_name = "SECONDS", value_parser = non_negative)]
+        timeout: Option<Number>,
+    },
     /// Print the monitor's lifecycle events, oldest first.
     #[command(after_help = "\
 Examples:
@@ -161,6 +178,9 @@ fn duration(s: &str) -> Result<chrono::Duration, String> {
 
 /// Arguments of `ncolony ctl add`.
 #[derive(clap::Args, Debug)]
+#[command(group = clap::ArgGroup::new("ready_kind").multiple(false).args(
+    ["ready_notify", "ready_fd", "ready_file", "ready_tcp", "ready_http", "ready_exec"]
+))]
 pub(crate) struct AddArgs {
     /// The process name: the config file's name (no '/', no leading '.',
     /// not ending in '.new').
@@ -224,6 +244,47 @@ pub(crate) struct AddArgs {
     /// exited for good.
     #[arg(long)]
     pub essential: bool,
+    /// Start only once this process is ready, or, if it is a one-shot task
+    /// (restart never/on-failure), has exited successfully (repeatable).
+    #[arg(long = "after", value_name = "NAME")]
+    pub after: Vec<String>,
+    /// Ready once it sends READY=1 to $NOTIFY_SOCKET (systemd's sd_notify).
+    #[arg(long)]
+    pub ready_notify: bool,
+    /// Ready once it writes a newline to this fd, 3 or more (s6's notification-fd).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub ready_fd: Option<i32>,
+    /// Ready once this path exists.
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<String>,
+    /// Ready once a TCP connection to HOST:PORT succeeds.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ready_tcp: Option<String>,
+    /// Ready once a GET of this URL answers 2xx (no redirects followed).
+    #[arg(long, value_name = "URL")]
+    pub ready_http: Option<String>,
+    /// Ready once this command (an absolute path) exits 0; run with the
+    /// process's environment, user and directory.
+    #[arg(long, value_name = "CMD")]
+    pub ready_exec: Option<String>,
+    /// An argument of --ready-exec's command (repeatable).
+    #[arg(
+        long = "ready-exec-arg",
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        requires = "ready_exec"
+    )]
+    pub ready_exec_args: Vec<String>,
+    /// Seconds a start may take to become ready [default: 60].
+    #[arg(long, value_name = "SECONDS", requires = "ready_kind", value_parser = positive)]
+    pub ready_timeout: Option<Number>,
+    /// Seconds between two checks of --ready-file/-tcp/-http/-exec [default: 1].
+    #[arg(long, value_name = "SECONDS", requires = "ready_kind", value_parser = positive)]
+    pub ready_period: Option<Number>,
+    /// With --ready-notify: restart the process when no WATCHDOG=1 comes
+    /// for this many seconds.
+    #[arg(long, value_name = "SECONDS", requires = "ready_notify", value_parser = positive)]
+    pub watchdog: Option<Number>,
     /// Enable heartbeat checking: the status file (or directory) the process touches.
     #[arg(long, value_name = "PATH")]
     pub heartbeat_status: Option<String>,
@@ -333,6 +394,28 @@ fn check_cmd(cmd: &str) -> Result<(), super::CtlError> {
 }
 
 impl AddArgs {
+    /// The one `--ready-*` kind given (clap refuses two).
+    fn ready_kind(&self) -> Option<ReadyKind> {
+        let kind = if self.ready_notify {
+            ReadyKind::Notify
+        } else if let Some(n) = self.ready_fd {
+            ReadyKind::Fd(n)
+        } else if let Some(path) = &self.ready_file {
+            ReadyKind::File(path.clone())
+        } else if let Some(address) = &self.ready_tcp {
+            ReadyKind::Tcp(address.clone())
+        } else if let Some(url) = &self.ready_http {
+            ReadyKind::Http(url.clone())
+        } else if let Some(cmd) = &self.ready_exec {
+            let mut argv = vec![cmd.clone()];
+            argv.extend(self.ready_exec_args.iter().cloned());
+            ReadyKind::Exec(argv)
+        } else {
+            return None;
+        };
+        Some(kind)
+    }
+
     /// The library options these flags stand for.
     fn options(&self) -> Result<AddOptions, super::CtlError> {
         check_cmd(&self.cmd)?;
@@ -381,6 +464,22 @@ impl AddArgs {
         }
         if self.essential {
             o = o.essential(true);
+        }
+        for name in &self.after {
+            o = o.after(name.as_str());
+        }
+        if let Some(kind) = self.ready_kind() {
+            let mut r = ReadyCheck::new(kind);
+            if let Some(period) = self.ready_period {
+                r = r.period(period);
+            }
+            if let Some(timeout) = self.ready_timeout {
+                r = r.timeout(timeout);
+            }
+            o = o.ready(r);
+        }
+        if let Some(watchdog) = self.watchdog {
+            o = o.watchdog(watchdog);
         }
         if let Some(path) = &self.heartbeat_status {
             let mut h = Heartbeat::new(path.as_str());
@@ -575,6 +674,34 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             }
         }
         CtlCommand::Events(e) => events(&places, args.state.as_deref(), &e)?,
+        CtlCommand::Wait { names, timeout } => {
+            // A timeout too long for a Duration is no limit.
+            let timeout =
+                timeout.and_then(|t| std::time::Duration::try_from_secs_f64(t.as_f64()).ok());
+            let found = super::wait(&places, args.state.as_deref(), &names, timeout)?;
+            if !found.is_ready() {
+                let list: Vec<String> = found
+                    .not_ready
+                    .iter()
+                    .map(|(name, state)| format!("{name} ({state})"))
+                    .collect();
+                let why = if found.monitor_running {
+                    "not ready".to_owned()
+                } else {
+                    format!(
+                        "no monitor is running on {}; not ready",
+                        super::state_dir(&places, args.state.as_deref()).display()
+                    )
+                };
+                let line = if list.is_empty() {
+                    format!("ncolony: {why}")
+                } else {
+                    format!("ncolony: {why}: {}", list.join(", "))
+                };
+                crate::logging::write_line(&line);
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

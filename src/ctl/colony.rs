@@ -65,6 +65,9 @@ pub fn colony_status(places: &Places, state: Option<&Path>) -> Result<ColonyStat
                 next_start: None,
                 problem,
                 restart: None,
+                ready: false,
+                waiting_for: Vec::new(),
+                status_text: None,
             }
         })
         .collect();

@@ -6,7 +6,7 @@ use std::io;
 use std::path::PathBuf;
 
 use ncolony_core::Message;
-use ncolony_core::spec::{Name, ProcSpec};
+use ncolony_core::spec::{Name, ProcSpec, after_cycles, check_after};
 
 use super::options::check_group;
 use super::places::check_dir;
@@ -27,10 +27,11 @@ pub fn add(places: &Places, name: &str, options: &AddOptions) -> Result<PathBuf,
     options.check()?;
     check_dir("config", &places.config)?;
     let text = options.config_text();
-    ProcSpec::parse(text.as_bytes()).map_err(|source| CtlError::Invalid {
+    let spec = ProcSpec::parse(text.as_bytes()).map_err(|source| CtlError::Invalid {
         name: name.to_string(),
         source,
     })?;
+    check_order(places, &name, &spec)?;
     crate::atomic::write_atomic(&places.config, name.as_str(), text.as_bytes()).map_err(|source| {
         CtlError::Io {
             action: "writing",
@@ -38,6 +39,31 @@ pub fn add(places: &Places, name: &str, options: &AddOptions) -> Result<PathBuf,
             source,
         }
     })
+}
+
+/// Refuses an `after` the monitor would refuse: one naming the process
+/// itself, or one closing a cycle with the configs already there (which
+/// would make every config on it invalid).
+fn check_order(places: &Places, name: &Name, spec: &ProcSpec) -> Result<(), CtlError> {
+    let value = |problem| CtlError::Value {
+        what: "--after",
+        problem,
+    };
+    check_after(name, &spec.order).map_err(value)?;
+    if spec.order.after.is_empty() {
+        return Ok(());
+    }
+    let mut others: Vec<(Name, Vec<Name>)> = super::validate::read_each(places)?
+        .into_iter()
+        .filter_map(|(n, s)| Some((Name::new(n).ok()?, s.ok()?.order.after)))
+        .filter(|(n, _)| n != name)
+        .collect();
+    others.push((name.clone(), spec.order.after.clone()));
+    let cycles = after_cycles(others.iter().map(|(n, a)| (n, a.as_slice())));
+    match cycles.into_iter().find(|c| c.members.contains(name)) {
+        Some(cycle) => Err(value(cycle.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// Removes process `name`: deletes its config file, which stops it.

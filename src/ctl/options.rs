@@ -137,12 +137,66 @@ impl HttpCheck {
     }
 }
 
+/// How a process says it is ready (`"ready"`): one kind, and optionally
+/// `period` (polled kinds) and `timeout`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadyCheck {
+    kind: spec::ReadyKind,
+    period: Option<Number>,
+    timeout: Option<Number>,
+}
+
+impl ReadyCheck {
+    /// With this kind, the monitor's default period (1) and timeout (60).
+    pub fn new(kind: spec::ReadyKind) -> Self {
+        ReadyCheck {
+            kind,
+            period: None,
+            timeout: None,
+        }
+    }
+
+    /// Sets the seconds between two checks (`file`, `tcp`, `http`, `exec`).
+    pub fn period(mut self, period: impl Into<Number>) -> Self {
+        self.period = Some(period.into());
+        self
+    }
+
+    /// Sets the seconds a start may take to become ready.
+    pub fn timeout(mut self, timeout: impl Into<Number>) -> Self {
+        self.timeout = Some(timeout.into());
+        self
+    }
+
+    fn to_json(&self) -> Value {
+        use spec::ReadyKind as K;
+        let mut obj = Map::new();
+        let (key, value): (&str, Value) = match &self.kind {
+            K::Notify => ("notify", true.into()),
+            K::Fd(n) => ("fd", (*n).into()),
+            K::File(path) => ("file", path.as_str().into()),
+            K::Tcp(address) => ("tcp", address.as_str().into()),
+            K::Http(url) => ("http", url.as_str().into()),
+            K::Exec(argv) => ("exec", argv.clone().into()),
+        };
+        obj.insert(key.into(), value);
+        if let Some(period) = self.period {
+            obj.insert("period".into(), period.to_json());
+        }
+        if let Some(timeout) = self.timeout {
+            obj.insert("timeout".into(), timeout.to_json());
+        }
+        Value::Object(obj)
+    }
+}
+
 /// What [`add`](super::add) writes: the command and everything about how to run it.
 ///
 /// Keys appear in the file in the original's order: `args`, `env`, `uid`,
 /// `gid`, `env_inherit`, then `group`, then the process settings (`cwd`,
 /// `umask`, `nice`, `rlimits`, `env_file`, `stop_signal`, `killtime`,
-/// `restart`, `success_exit_codes`, `essential`), then `ncolony.beatcheck`,
+/// `restart`, `success_exit_codes`, `essential`), then start order and
+/// readiness (`after`, `ready`, `watchdog`), then `ncolony.beatcheck`,
 /// `ncolony.httpcheck`, then the extras. A key is only written when it was
 /// set (`env` after the first [`env`](Self::env), and so on), so a config
 /// without the new settings is written exactly as before. Extras are
@@ -166,6 +220,9 @@ pub struct AddOptions {
     restart: Option<String>,
     success_exit_codes: Option<Vec<u8>>,
     essential: Option<bool>,
+    after: Option<Vec<String>>,
+    ready: Option<ReadyCheck>,
+    watchdog: Option<Number>,
     heartbeat: Option<Heartbeat>,
     http_check: Option<HttpCheck>,
     extras: Map<String, Value>,
@@ -224,6 +281,9 @@ impl AddOptions {
             restart: None,
             success_exit_codes: None,
             essential: None,
+            after: None,
+            ready: None,
+            watchdog: None,
             heartbeat: None,
             http_check: None,
             extras: Map::new(),
@@ -368,6 +428,26 @@ impl AddOptions {
         self
     }
 
+    /// Starts the process only once `name` is ready (or, for a one-shot
+    /// task, has exited successfully) (`"after"`; repeatable).
+    pub fn after(mut self, name: impl Into<String>) -> Self {
+        self.after.get_or_insert_with(Vec::new).push(name.into());
+        self
+    }
+
+    /// Sets how the process says it is ready (`"ready"`).
+    pub fn ready(mut self, ready: ReadyCheck) -> Self {
+        self.ready = Some(ready);
+        self
+    }
+
+    /// With a `notify` readiness, restarts the process when no
+    /// `WATCHDOG=1` comes for this many seconds (`"watchdog"`).
+    pub fn watchdog(mut self, seconds: impl Into<Number>) -> Self {
+        self.watchdog = Some(seconds.into());
+        self
+    }
+
     /// Enables heartbeat checking (`"ncolony.beatcheck"`).
     pub fn heartbeat(mut self, heartbeat: Heartbeat) -> Self {
         self.heartbeat = Some(heartbeat);
@@ -490,6 +570,15 @@ impl AddOptions {
         }
         if let Some(essential) = self.essential {
             details.insert("essential".into(), essential.into());
+        }
+        if let Some(names) = &self.after {
+            details.insert("after".into(), names.clone().into());
+        }
+        if let Some(ready) = &self.ready {
+            details.insert("ready".into(), ready.to_json());
+        }
+        if let Some(watchdog) = self.watchdog {
+            details.insert("watchdog".into(), watchdog.to_json());
         }
     }
 

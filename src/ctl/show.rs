@@ -41,6 +41,7 @@ pub(crate) fn status_table(
         [
             "NAME",
             "STATE",
+            "READY",
             "PID",
             "UPTIME",
             "RESTARTS",
@@ -58,15 +59,31 @@ pub(crate) fn status_table(
             };
             format!("{how} {} ago", ago(now, e.at))
         });
-        let note = match (&p.problem, p.next_start, p.state.as_str()) {
+        let mut note = match (&p.problem, p.next_start, p.state.as_str()) {
             (Some(problem), _, _) => problem.clone(),
             (None, Some(at), _) => format!("next start in {}", span((at - now).num_seconds())),
             (None, None, "held") => "held".to_owned(),
+            (None, None, "waiting") => format!("waiting for {}", p.waiting_for.join(", ")),
             (None, None, _) => String::new(),
+        };
+        if let Some(text) = &p.status_text {
+            // The child's own words: escaped, they must not reach a terminal raw.
+            let text = text.escape_debug().to_string();
+            note = if note.is_empty() {
+                text
+            } else {
+                format!("{note}; {text}")
+            };
+        }
+        let ready = match (p.ready, p.pid) {
+            (true, _) => "yes",
+            (false, Some(_)) => "no",
+            (false, None) => "-",
         };
         rows.push([
             p.name.clone(),
             p.state.clone(),
+            ready.to_owned(),
             p.pid.map_or_else(|| "-".to_owned(), |pid| pid.to_string()),
             p.since.map_or_else(|| "-".to_owned(), |s| ago(now, s)),
             p.restarts.to_string(),
@@ -78,7 +95,7 @@ pub(crate) fn status_table(
             note,
         ]);
     }
-    let mut widths = [0; 7];
+    let mut widths = [0; 8];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -91,7 +108,9 @@ pub(crate) fn status_table(
             let painted = match (colour && i > 0 && c == 1, cell.as_str()) {
                 (true, "running") => format!("\x1b[32m{cell}\x1b[0m"),
                 (true, "backoff" | "invalid" | "exited") => format!("\x1b[31m{cell}\x1b[0m"),
-                (true, "starting" | "stopping" | "held") => format!("\x1b[33m{cell}\x1b[0m"),
+                (true, "starting" | "stopping" | "held" | "waiting") => {
+                    format!("\x1b[33m{cell}\x1b[0m")
+                }
                 _ => cell.clone(),
             };
             line.push_str(&painted);
@@ -122,6 +141,48 @@ pub(crate) fn event_line(e: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_shows_readiness_waiting_and_the_status_text() {
+        let now = Utc::now();
+        let proc = |name: &str, state: &str, pid, ready| ProcessStatus {
+            name: name.into(),
+            state: state.into(),
+            pid,
+            since: pid.map(|_| now),
+            restarts: 0,
+            last_exit: None,
+            next_start: None,
+            problem: None,
+            restart: Some("always".into()),
+            ready,
+            waiting_for: Vec::new(),
+            status_text: None,
+        };
+        let mut web = proc("web", "waiting", None, false);
+        web.waiting_for = vec!["db".into(), "cache".into()];
+        let mut db = proc("db", "running", Some(7), false);
+        db.status_text = Some("replaying \x1b[31mlog".into());
+        let ok = proc("ok", "running", Some(8), true);
+        let status = ColonyStatus {
+            monitor: crate::statefile::MonitorStatus {
+                running: true,
+                pid: Some(1),
+                since: Some(now),
+                version: None,
+            },
+            processes: vec![db, ok, web],
+        };
+        let list: Vec<&ProcessStatus> = status.processes.iter().collect();
+        let table = status_table(&status, &list, now, false);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[1].starts_with("NAME  STATE    READY  PID"), "{table}");
+        assert!(lines[2].starts_with("db    running  no     7"), "{table}");
+        assert!(lines[2].ends_with("replaying \\u{1b}[31mlog"), "{table}");
+        assert!(lines[3].starts_with("ok    running  yes    8"), "{table}");
+        assert!(lines[4].starts_with("web   waiting  -      -"), "{table}");
+        assert!(lines[4].ends_with("waiting for db, cache"), "{table}");
+    }
 
     #[test]
     fn spans() {

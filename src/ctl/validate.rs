@@ -5,7 +5,7 @@
 use std::fmt;
 use std::fs;
 
-use ncolony_core::spec::ProcSpec;
+use ncolony_core::spec::{Name, ProcSpec, after_cycles, check_after};
 
 use super::places::check_dir;
 use super::{CtlError, Places};
@@ -16,12 +16,20 @@ use crate::dirs::listing::names;
 /// monitor would log for it.
 pub(crate) type Checked = (String, Result<ProcSpec, Vec<String>>);
 
-/// Every config file the monitor would read, sorted by name, each read
+/// Every config file the monitor would read, sorted by name (those on an
+/// `after` cycle invalid), each read
 /// exactly as the monitor reads it (bounded, never blocking) and parsed.
 /// Names the monitor refuses (not UTF-8, a control character) are listed
 /// with the problem, escaped; names it skips (dot files, `*.new`, editor
 /// leftovers) and non-files are left out.
 pub(crate) fn read_configs(places: &Places) -> Result<Vec<Checked>, CtlError> {
+    let mut list = read_each(places)?;
+    mark_cycles(&mut list);
+    Ok(list)
+}
+
+/// Every config file, each checked on its own (no cycle check).
+pub(crate) fn read_each(places: &Places) -> Result<Vec<Checked>, CtlError> {
     check_dir("config", &places.config)?;
     let read_error = |source| CtlError::Io {
         action: "listing",
@@ -58,11 +66,40 @@ pub(crate) fn read_configs(places: &Places) -> Result<Vec<Checked>, CtlError> {
         }
         let spec = read_config(&path, &meta)
             .map_err(|problem| vec![problem])
-            .and_then(|bytes| ProcSpec::parse(&bytes).map_err(|e| e.problems));
+            .and_then(|bytes| ProcSpec::parse(&bytes).map_err(|e| e.problems))
+            .and_then(|spec| match Name::new(name.as_str()) {
+                // The one check the parser cannot make: it has no name.
+                Ok(n) => check_after(&n, &spec.order)
+                    .map(|()| spec)
+                    .map_err(|p| vec![p]),
+                Err(_) => Ok(spec),
+            });
         list.push((name, spec));
     }
     list.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(list)
+}
+
+/// Makes every config on an `after` cycle invalid, with the problem naming
+/// the cycle, as the monitor does.
+pub(crate) fn mark_cycles(list: &mut [Checked]) {
+    let named: Vec<(Name, Vec<Name>)> = list
+        .iter()
+        .filter_map(|(name, spec)| {
+            let spec = spec.as_ref().ok()?;
+            Some((Name::new(name.as_str()).ok()?, spec.order.after.clone()))
+        })
+        .collect();
+    let cycles = after_cycles(named.iter().map(|(n, after)| (n, after.as_slice())));
+    for cycle in cycles {
+        let problem = cycle.to_string();
+        for member in &cycle.members {
+            // The list is sorted by name.
+            if let Ok(i) = list.binary_search_by(|(n, _)| n.as_str().cmp(member.as_str())) {
+                list[i].1 = Err(vec![problem.clone()]);
+            }
+        }
+    }
 }
 
 /// One finding of [`validate`]: `NAME: WHAT`.

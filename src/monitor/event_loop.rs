@@ -21,8 +21,10 @@ use super::holds::HoldsRecord;
 use super::metrics::Metrics;
 use super::pidfiles::PidFiles;
 use super::publish::{Clocks, Journal, StatusFile};
+use super::readiness::{Readiness, Told};
 use super::state::{ChildrenRecord, create_state_dir};
 use super::strays::{stop_orphans, stop_survivors};
+use super::systemd::Systemd;
 use super::watch::{Dirty, Watches};
 use crate::dirs::config::{ConfigDir, Unusable};
 use crate::dirs::messages::{MessagesDir, Pending, is_restart};
@@ -83,6 +85,10 @@ struct Shell {
     log_bytes: std::collections::HashMap<Name, Arc<std::sync::atomic::AtomicU64>>,
     /// The metrics endpoint (`--metrics`), if it serves.
     metrics: Option<Metrics>,
+    /// The notify socket, notification fds and ready probes.
+    readiness: Readiness,
+    /// The service manager that started the monitor, if it asked to be told.
+    systemd: Option<Systemd>,
     /// The state directory's lock, held for the monitor's life so that ctl
     /// can tell it runs.
     _lock: Option<nix::fcntl::Flock<fs::File>>,
@@ -90,9 +96,13 @@ struct Shell {
 
 impl Shell {
     fn new(args: MonitorArgs, policy: Policy) -> anyhow::Result<Self> {
+        // Once: it raises the monitor's open-file limit, and remembers the
+        // original for the children (the ready checks' too).
+        let ctx = SpawnContext::init();
         Ok(Shell {
             monitor: Monitor::new(policy),
-            ctx: SpawnContext::init(),
+            readiness: Readiness::new(ctx.clone()),
+            ctx,
             config: ConfigDir::new(args.config.clone()),
             messages: MessagesDir::new(args.messages.clone()),
             relays: JoinSet::new(),
@@ -104,6 +114,7 @@ impl Shell {
             log_bytes: std::collections::HashMap::new(),
             // Before any child starts: an address in use is fatal.
             metrics: args.metrics.map(Metrics::start).transpose()?,
+            systemd: Systemd::from_env(),
             _lock: crate::statefile::hold_lock(&args.state_dir()),
             args,
         })
@@ -119,6 +130,7 @@ impl Shell {
         let mut watches = Watches::new(&self.args.config, &self.args.messages, period);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.readiness.open(&self.args.state_dir());
 
         tracing::info!(
             config = %self.args.config.display(),
@@ -140,6 +152,10 @@ impl Shell {
         self.children.save();
         self.save_holds();
         self.publish();
+        // An empty colony is ready at once.
+        if let Some(systemd) = &mut self.systemd {
+            systemd.update(&self.monitor.view());
+        }
         loop {
             let deadline = self.monitor.poll_timeout();
             let status_due = self.status.due();
@@ -183,6 +199,7 @@ impl Shell {
                     self.check_draining();
                 }
                 Some(_) = self.relays.join_next(), if !self.relays.is_empty() => {}
+                told = self.readiness.next() => self.told(told),
                 () = publish => {}
             }
             if let Some(code) = self.drive()? {
@@ -282,6 +299,9 @@ impl Shell {
         self.journal.flush();
         if self.monitor.take_changed() {
             self.status.changed();
+            if let Some(systemd) = &mut self.systemd {
+                systemd.update(&self.monitor.view());
+            }
         }
         let (monitor, metrics, log_bytes) = (&self.monitor, &self.metrics, &self.log_bytes);
         // The metrics' snapshot is taken with the status file's, coalesced alike.
@@ -308,9 +328,11 @@ impl Shell {
 
     fn spawn(&mut self, name: Name, spec: &Arc<ProcSpec>) {
         let now = Instant::now();
-        match spawn(&self.ctx, &name, spec) {
+        let extra = self.readiness.prepare(&name, spec);
+        match spawn(&self.ctx, &name, spec, extra) {
             Ok(child) => {
                 tracing::info!(name = %name, pid = child.pid, "started");
+                self.readiness.started(&name, child.pid, spec);
                 let bytes = Arc::clone(self.log_bytes.entry(name.clone()).or_default());
                 self.relays
                     .spawn(relay(name.to_string(), child.output, bytes));
@@ -324,13 +346,16 @@ impl Shell {
                     },
                 );
             }
-            Err(error) => self.monitor.handle(
-                now,
-                Input::SpawnFailed {
-                    name,
-                    error: error.to_string(),
-                },
-            ),
+            Err(error) => {
+                self.readiness.failed();
+                self.monitor.handle(
+                    now,
+                    Input::SpawnFailed {
+                        name,
+                        error: error.to_string(),
+                    },
+                );
+            }
         }
     }
 
@@ -344,6 +369,11 @@ impl Shell {
         }
         let now = Instant::now();
         for (pid, status) in exits {
+            // A ready check's command: its probe wants the exit, not the core.
+            if self.readiness.probe_exited(pid.0, status) {
+                continue;
+            }
+            self.readiness.exited(pid.0);
             let group_alive = match self.monitor.name_of(pid).cloned() {
                 Some(name) => {
                     self.pid_files.remove(&name);
@@ -380,8 +410,20 @@ impl Shell {
         }
     }
 
+    /// What children said of themselves (`READY=1`, a probe passed, ...).
+    fn told(&mut self, told: Vec<Told>) {
+        let now = Instant::now();
+        for Told { name, pid, notice } in told {
+            self.monitor
+                .handle(now, Input::Notice { name, pid, notice });
+        }
+    }
+
     fn shutdown(&mut self, why: &str) {
         tracing::info!("{why}: stopping every child");
+        if let Some(systemd) = &mut self.systemd {
+            systemd.stopping();
+        }
         self.monitor.handle(Instant::now(), Input::Shutdown);
     }
 

@@ -166,6 +166,9 @@ fn process(clocks: &Clocks, v: &ProcView) -> ProcessStatus {
         next_start: v.next_start.map(|at| clocks.wall(at)),
         problem: v.problem.clone(),
         restart: Some(v.restart.to_owned()),
+        ready: v.ready,
+        waiting_for: v.waiting_for.iter().map(|n| n.to_string()).collect(),
+        status_text: v.status_text.clone(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! here: the reaper in [`super::reap`] is the only caller of `waitpid`.
 
 use std::ffi::{CString, OsString};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -109,6 +109,7 @@ enum Step {
     Uid,
     Cwd,
     ParentDeath,
+    NotifyFd,
 }
 
 impl Step {
@@ -121,6 +122,7 @@ impl Step {
             Step::Uid => 5,
             Step::Cwd => 6,
             Step::ParentDeath => 7,
+            Step::NotifyFd => 8,
             Step::Rlimit(r) => {
                 let index = spec::Resource::ALL
                     .iter()
@@ -140,6 +142,7 @@ impl Step {
             5 => Step::Uid,
             6 => Step::Cwd,
             7 => Step::ParentDeath,
+            8 => Step::NotifyFd,
             n => Step::Rlimit(*spec::Resource::ALL.get(usize::try_from(n.checked_sub(16)?).ok()?)?),
         })
     }
@@ -167,6 +170,7 @@ impl Step {
             Step::Uid => format!("\"uid\" {}", opt(spec.uid.map(|n| n.to_string()))),
             Step::Cwd => format!("\"cwd\" {}", opt(spec.cwd.clone())),
             Step::ParentDeath => "setting the parent-death signal".to_owned(),
+            Step::NotifyFd => "\"ready\".\"fd\": giving the child its notification fd".to_owned(),
         }
     }
 }
@@ -244,20 +248,46 @@ impl SpawnContext {
     }
 }
 
-/// Starts `spec` as process `name`.
+/// What a start adds to the config's own settings (the readiness
+/// protocols'): variables, a notification fd, and whether the child is told
+/// its own pid as `WATCHDOG_PID`.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    /// Variables set after the config's (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+    pub(crate) env: Vec<(String, String)>,
+    /// A pipe's write end, given to the child as this fd number (s6's
+    /// notification fd); the parent's copy is closed once the child runs.
+    pub(crate) notify_fd: Option<(OwnedFd, i32)>,
+    /// Set `WATCHDOG_PID` to the child's own pid.
+    pub(crate) watchdog_pid: bool,
+}
+
+/// Variables of the monitor's own service manager, never passed on through
+/// `env_inherit`: they are about the monitor, not its children (a child
+/// with `ready.notify` gets the monitor's own socket instead).
+const NOT_INHERITED: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
+/// Starts `spec` as process `name`, with what `extra` adds.
 pub(crate) fn spawn(
     ctx: &SpawnContext,
     name: &Name,
     spec: &ProcSpec,
+    extra: Extra,
 ) -> Result<Spawned, SpawnError> {
     if (spec.uid.is_some() || spec.gid.is_some()) && !ctx.is_root {
         return Err(SpawnError::NotRoot);
     }
     // Read at each start, so a changed file applies at the next restart.
     let from_files = read_all(&spec.env_files).map_err(SpawnError::EnvFile)?;
-    let env = spec.child_env(name, from_files, |var| {
+    let mut env = spec.child_env(name, from_files, |var| {
         std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
     });
+    for var in NOT_INHERITED {
+        if spec.env_inherit.iter().any(|v| v == var) && !spec.env.contains_key(var) {
+            env.remove(var);
+        }
+    }
+    env.extend(extra.env);
     // Checked here to name the directory; the child changes into it after
     // taking its uid, so that it can only enter what that user may.
     let cwd = match &spec.cwd {
@@ -320,6 +350,10 @@ pub(crate) fn spawn(
         .umask
         .map(|m| Mode::from_bits_truncate(m as libc::mode_t));
     let nice = spec.nice;
+    let notify_fd = extra
+        .notify_fd
+        .as_ref()
+        .map(|(fd, target)| (fd.as_raw_fd(), *target));
     let ignores_signals = ctx.ignores_signals;
     let monitor_pid = ctx.monitor_pid;
     // A hook costs std its posix_spawn fast path, but the parent-death
@@ -331,6 +365,18 @@ pub(crate) fn spawn(
     // and takes no locks.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some((fd, target)) = notify_fd {
+                // dup2 gives the copy no close-on-exec flag; a pipe end that
+                // already has the number keeps its own, so clear it.
+                let rc = if fd == target {
+                    libc::fcntl(fd, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, target)
+                };
+                if rc == -1 {
+                    return Err(Step::NotifyFd.fail(Errno::last()));
+                }
+            }
             if ignores_signals {
                 clean_signals().map_err(|e| {
                     Step::Signals.fail(e.raw_os_error().map_or(Errno::EINVAL, Errno::from_raw))
@@ -381,6 +427,15 @@ pub(crate) fn spawn(
             Ok(())
         });
     }
+    if extra.watchdog_pid {
+        let mut exec = ExecWithPid::new(&program, &spec.args, &env)?;
+        // SAFETY: registered last, it runs after every other set-up step,
+        // and makes only async-signal-safe calls (getpid, execve) on
+        // buffers prepared before the fork (see `ExecWithPid::exec`).
+        unsafe {
+            cmd.pre_exec(move || Err(exec.exec()));
+        }
+    }
     let child = cmd.spawn().map_err(|error| match Step::decode(&error) {
         Some((step, errno)) => SpawnError::Setup {
             step: step.describe(spec),
@@ -391,9 +446,111 @@ pub(crate) fn spawn(
             error,
         },
     })?;
+    // The child has its copy of the notification fd now.
+    drop(extra.notify_fd);
     // Dropping `Child` neither waits nor kills: the reaper owns the pid now.
     let pid = i32::try_from(child.id()).map_err(|_| SpawnError::PidOutOfRange)?;
     Ok(Spawned { pid, output: read })
+}
+
+/// The exec of a child that must find its own pid in `WATCHDOG_PID`, as
+/// systemd gives it: the pid is only known after the fork, and std builds
+/// the environment before it, so the child execs itself, from a hook, with
+/// an environment whose last entry it fills in with its pid.
+struct ExecWithPid {
+    program: CString,
+    // Owned here, pointed to by `argv`/`envp`: a move of the struct does
+    // not move their heap buffers.
+    _args: Vec<CString>,
+    _env: Vec<CString>,
+    /// `WATCHDOG_PID=` and room for any pid, NUL-terminated.
+    pid_var: Vec<u8>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the raw pointers point into buffers this struct owns and never
+// frees or moves while it lives; it is only used by the forked child.
+unsafe impl Send for ExecWithPid {}
+// SAFETY: as above; nothing is shared mutably across threads.
+unsafe impl Sync for ExecWithPid {}
+
+/// `WATCHDOG_PID=`'s length.
+const PID_VAR: &[u8] = b"WATCHDOG_PID=";
+
+impl ExecWithPid {
+    fn new(
+        program: &Path,
+        args: &[String],
+        env: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, SpawnError> {
+        use std::os::unix::ffi::OsStrExt as _;
+        let nul = |error: std::ffi::NulError| SpawnError::Exec {
+            program: program.to_owned(),
+            error: std::io::Error::other(error),
+        };
+        let program_c = CString::new(program.as_os_str().as_bytes()).map_err(nul)?;
+        let args_c = args
+            .iter()
+            .map(|a| CString::new(a.as_str()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(nul)?;
+        let env_c = env
+            .iter()
+            .filter(|(k, _)| k.as_str() != "WATCHDOG_PID")
+            .map(|(k, v)| CString::new(format!("{k}={v}")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(nul)?;
+        let mut pid_var = PID_VAR.to_vec();
+        pid_var.resize(PID_VAR.len() + 12, 0);
+        let mut argv: Vec<*const libc::c_char> = args_c.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let mut envp: Vec<*const libc::c_char> = env_c.iter().map(|e| e.as_ptr()).collect();
+        envp.push(pid_var.as_ptr().cast());
+        envp.push(std::ptr::null());
+        Ok(ExecWithPid {
+            program: program_c,
+            _args: args_c,
+            _env: env_c,
+            pid_var,
+            argv,
+            envp,
+        })
+    }
+
+    /// Fills in the pid and execs; returns only on failure. Between fork
+    /// and exec: getpid and execve only, no allocation.
+    fn exec(&mut self) -> std::io::Error {
+        let mut pid = nix::unistd::getpid().as_raw().unsigned_abs();
+        let mut digits = [0u8; 10];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (pid % 10) as u8;
+            n += 1;
+            pid /= 10;
+            if pid == 0 {
+                break;
+            }
+        }
+        let slot = &mut self.pid_var[PID_VAR.len()..];
+        for (i, d) in digits[..n].iter().rev().enumerate() {
+            slot[i] = *d;
+        }
+        slot[n] = 0;
+        // Pointed to again after the write, so the pointer is the fresh one.
+        let last = self.envp.len() - 2;
+        self.envp[last] = self.pid_var.as_ptr().cast();
+        // SAFETY: every pointer is to a NUL-terminated string owned by
+        // self, and both arrays end in a null pointer.
+        unsafe {
+            libc::execve(
+                self.program.as_ptr(),
+                self.argv.as_ptr(),
+                self.envp.as_ptr(),
+            )
+        };
+        std::io::Error::last_os_error()
+    }
 }
 
 /// Whether this process ignores a signal that an exec'd program would
@@ -564,9 +721,15 @@ mod tests {
 
     #[test]
     fn a_failed_step_is_tagged_and_decoded() {
-        for step in [Step::Signals, Step::Nice, Step::Cwd, Step::ParentDeath]
-            .into_iter()
-            .chain(spec::Resource::ALL.map(Step::Rlimit))
+        for step in [
+            Step::Signals,
+            Step::Nice,
+            Step::Cwd,
+            Step::ParentDeath,
+            Step::NotifyFd,
+        ]
+        .into_iter()
+        .chain(spec::Resource::ALL.map(Step::Rlimit))
         {
             let error = step.fail(Errno::EPERM);
             assert_eq!(Step::decode(&error), Some((step, Errno::EPERM)));

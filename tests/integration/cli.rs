@@ -227,6 +227,7 @@ const COMMANDS: &[&str] = &[
     "ctl restart-group",
     "ctl status",
     "ctl validate",
+    "ctl wait",
     "ctl events",
     "beatcheck",
     "httpcheck",

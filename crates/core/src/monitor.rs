@@ -711,32 +711,6 @@ impl Monitor {
         self.procs.values().filter_map(Proc::draining_group)
     }
 
-    /// The running children that have a `ready` key and have not become
-    /// ready since their start, with the config they run: the ones whose
-    /// readiness the shell checks (a polled kind every `ready.period`, an
-    /// fd or the notify socket as it is written), reporting success with
-    /// [`Input::Notice`] and [`Notice::Ready`]. One may leave this list on
-    /// any call (ready, stopped, exited); a check in flight for it is then
-    /// moot.
-    pub fn unready(&self) -> impl Iterator<Item = (&Name, Pid, &Arc<ProcSpec>)> + '_ {
-        self.procs.iter().filter_map(|(name, proc)| match proc {
-            Proc::Running {
-                pid, spec, health, ..
-            } if !health.ready => Some((name, *pid, spec)),
-            _ => None,
-        })
-    }
-
-    /// Whether every configured process is ready, as [`ProcView::ready`]
-    /// says (a finished one-shot task counts): what a monitor under
-    /// systemd waits for before its own `READY=1`. True for an empty
-    /// colony.
-    pub fn all_ready(&self) -> bool {
-        self.wanted
-            .keys()
-            .all(|name| self.procs.get(name).is_some_and(view::is_ready))
-    }
-
     /// The name of the live child with this pid, if it is one of ours.
     pub fn name_of(&self, pid: Pid) -> Option<&Name> {
         self.pids.get(&pid)

@@ -696,26 +696,23 @@ fn an_ordered_stop_holds_back_only_what_runs() {
 }
 
 #[test]
-fn the_shell_is_told_what_to_check_and_whether_all_is_ready() {
+fn the_view_says_who_is_ready() {
     let mut h = Harness::new();
-    assert!(h.m.all_ready(), "an empty colony");
     h.feed(conf("db", r#", "ready": {"tcp": "localhost:5432"}"#));
     h.feed(conf("plain", ""));
     h.feed(conf("migrate", r#", "restart": "never""#));
     h.feed(conf("web", &after(&["migrate"])));
-    let unready: Vec<(String, Pid)> = h.m.unready().map(|(n, p, _)| (n.to_string(), p)).collect();
-    assert_eq!(unready, [("db".to_owned(), h.pid("db"))]);
-    assert!(!h.m.all_ready());
+    assert!(!h.view_of("db").ready, "not said yet");
     h.ready("db");
-    assert_eq!(h.m.unready().count(), 0);
+    assert!(h.view_of("db").ready);
     // A one-shot task running counts as ready (it has no "ready" key),
     // but web waits for it to finish.
     assert!(h.view_of("migrate").ready);
-    assert!(!h.m.all_ready(), "web waits");
+    assert!(!h.view_of("web").ready, "web waits");
     let pid = h.pid("migrate");
     h.exit_with(pid, Exit::Code(0));
     assert!(h.view_of("migrate").ready, "finished");
-    assert!(h.m.all_ready());
+    assert!(h.view_of("web").ready);
     // A process without "ready" ignores what it says of itself.
     let plain = h.pid("plain");
     h.feed(notice("plain", plain, Notice::Reloading));
