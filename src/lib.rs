@@ -18,6 +18,7 @@ mod atomic;
 mod checker;
 mod clock;
 mod dirs;
+mod logfiles;
 pub mod logging;
 mod process;
 mod statefile;

@@ -9,6 +9,7 @@
 mod args;
 mod event_loop;
 mod holds;
+mod logs;
 mod pidfiles;
 mod publish;
 mod state;

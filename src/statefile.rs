@@ -68,6 +68,10 @@ pub struct ProcessStatus {
     pub problem: Option<String>,
     /// Its restart policy (`always`), when known.
     pub restart: Option<String>,
+    /// Where its output goes, as the monitor resolved it when it last
+    /// started it: its log file's path, or `stderr`; `None` before that.
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 /// How a process last ended: `code` or `signal`, when, after how long.

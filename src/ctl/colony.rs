@@ -65,6 +65,7 @@ pub fn colony_status(places: &Places, state: Option<&Path>) -> Result<ColonyStat
                 next_start: None,
                 problem,
                 restart: None,
+                log: None,
             }
         })
         .collect();

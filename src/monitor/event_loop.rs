@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::args::MonitorArgs;
 use super::holds::HoldsRecord;
+use super::logs::{self, LogSettings};
 use super::pidfiles::PidFiles;
 use super::publish::{Clocks, Journal, StatusFile};
 use super::state::{ChildrenRecord, create_state_dir};
@@ -45,6 +46,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         fs::create_dir_all(dir).with_context(|| format!("--pid {}", dir.display()))?;
     }
     create_state_dir(&args.state_dir(), &[&args.config, &args.messages])?;
+    let logs = LogSettings::new(&args)?;
     // Before the first child exists: orphans of our children come to us.
     nix::sys::prctl::set_child_subreaper(true).context(
         "cannot become a child subreaper (prctl PR_SET_CHILD_SUBREAPER); \
@@ -55,7 +57,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         .enable_time()
         .build()
         .context("starting the event loop")?;
-    let code = runtime.block_on(Shell::new(args, policy)?.run())?;
+    let code = runtime.block_on(Shell::new(args, policy, logs)?.run())?;
     Ok(ExitCode::from(code))
 }
 
@@ -80,13 +82,15 @@ struct Shell {
     /// Each name's count of output bytes, for the metrics; kept across its
     /// children's lives.
     log_bytes: std::collections::HashMap<Name, Arc<std::sync::atomic::AtomicU64>>,
+    /// Where each process's output goes (`--log-dir`, `"log"`).
+    logs: LogSettings,
     /// The state directory's lock, held for the monitor's life so that ctl
     /// can tell it runs.
     _lock: Option<nix::fcntl::Flock<fs::File>>,
 }
 
 impl Shell {
-    fn new(args: MonitorArgs, policy: Policy) -> anyhow::Result<Self> {
+    fn new(args: MonitorArgs, policy: Policy, logs: LogSettings) -> anyhow::Result<Self> {
         Ok(Shell {
             monitor: Monitor::new(policy),
             ctx: SpawnContext::init(),
@@ -99,6 +103,7 @@ impl Shell {
             status: StatusFile::new(args.state_dir()),
             journal: Journal::new(args.state_dir(), args.events_max_bytes),
             log_bytes: std::collections::HashMap::new(),
+            logs,
             _lock: crate::statefile::hold_lock(&args.state_dir()),
             args,
         })
@@ -156,6 +161,7 @@ impl Shell {
                 _ = sigint.recv() => self.shutdown("SIGINT"),
                 _ = sighup.recv() => {
                     tracing::info!("SIGHUP: rescanning");
+                    crate::logfiles::reopen();
                     self.rescan(Dirty { config: true, messages: true });
                 }
                 dirty = watches.wait() => match dirty {
@@ -294,8 +300,10 @@ impl Shell {
             Ok(child) => {
                 tracing::info!(name = %name, pid = child.pid, "started");
                 let bytes = Arc::clone(self.log_bytes.entry(name.clone()).or_default());
+                let file = self.logs.resolve(&name, spec.log.as_ref());
+                self.status.set_log(&name, logs::shown(file.as_deref()));
                 self.relays
-                    .spawn(relay(name.to_string(), child.output, bytes));
+                    .spawn(relay(name.to_string(), child.output, bytes, file));
                 self.pid_files.write(&name, child.pid);
                 self.children.started(name.as_str(), child.pid);
                 self.monitor.handle(
@@ -435,6 +443,8 @@ impl Shell {
         let all = async { while self.relays.join_next().await.is_some() {} };
         // Not finishing in time only loses output of processes that outlive us.
         let _elapsed = tokio::time::timeout(Duration::from_millis(500), all).await;
+        // The loop has nothing left to do: waiting for the disk is fine now.
+        crate::logfiles::flush(Duration::from_secs(1));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Child output: every line a child writes goes to stderr as `[NAME] line`,
 //! bytes passed through undecoded (or, in the JSON log format, as
-//! `{"ts","name","line"}` with invalid UTF-8 replaced), lines longer than
+//! `{"ts","name","line"}` with invalid UTF-8 replaced), or to the process's
+//! log file (stamped there: [`crate::logfiles`]), lines longer than
 //! [`MAX_LINE`] cut into pieces, and a partial last line flushed at EOF. Output is data, not logs:
 //! it bypasses `tracing`, but takes the same non-blocking queue
 //! ([`crate::logging`]), so a stuck stderr never stalls anything and lines
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::net::unix::pipe;
 
+use crate::logfiles::{self, LogFile};
 use crate::logging;
 
 /// Longest line kept before it is written out in pieces (the monitor's and
@@ -26,11 +28,17 @@ pub(crate) const MAX_LINE: usize = 64 * 1024;
 /// Bytes read from one child before letting the rest of the loop run.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Copies a child's output to stderr, line by line, until EOF (every writer,
-/// including grandchildren holding the pipe, has closed it). A partial last
-/// line is flushed at EOF. Every byte read is counted in `bytes` (a name's
-/// counter outlives its children: the metrics' `ncolony_log_bytes_total`).
-pub(crate) async fn relay(name: String, fd: OwnedFd, bytes: Arc<AtomicU64>) {
+/// Copies a child's output to stderr, or to its log `file` if it has one,
+/// line by line, until EOF (every writer, including grandchildren holding
+/// the pipe, has closed it). A partial last line is flushed at EOF. Every
+/// byte read is counted in `bytes` (a name's counter outlives its children:
+/// the metrics' `ncolony_log_bytes_total`).
+pub(crate) async fn relay(
+    name: String,
+    fd: OwnedFd,
+    bytes: Arc<AtomicU64>,
+    file: Option<Arc<LogFile>>,
+) {
     let rx = match pipe::Receiver::from_owned_fd(fd) {
         Ok(rx) => rx,
         Err(e) => {
@@ -38,7 +46,11 @@ pub(crate) async fn relay(name: String, fd: OwnedFd, bytes: Arc<AtomicU64>) {
             return;
         }
     };
-    let mut lines = Lines::new(&name, MAX_LINE);
+    // A file's lines are stamped by its writer, not prefixed here.
+    let mut lines = match file {
+        Some(_) => Lines::raw(MAX_LINE),
+        None => Lines::new(&name, MAX_LINE),
+    };
     loop {
         if rx.readable().await.is_err() {
             break;
@@ -46,9 +58,9 @@ pub(crate) async fn relay(name: String, fd: OwnedFd, bytes: Arc<AtomicU64>) {
         match read_chunk(&rx, &mut lines, &bytes) {
             Ok(None) => break,
             Ok(Some(lines)) => {
-                // Waits only while stderr is slow, not stuck: the child then
-                // waits on its pipe, never the loop.
-                logging::write_child(lines).await;
+                // Waits only while stderr (or the disk) is slow, not stuck:
+                // the child then waits on its pipe, never the loop.
+                send(file.as_ref(), lines).await;
                 // Let other children and the supervisor run between chunks,
                 // so a chatty child never stalls the loop.
                 tokio::task::yield_now().await;
@@ -62,8 +74,25 @@ pub(crate) async fn relay(name: String, fd: OwnedFd, bytes: Arc<AtomicU64>) {
         }
     }
     if let Some(last) = lines.finish() {
-        logging::write_child(last).await;
+        send(file.as_ref(), last).await;
     }
+    if let Some(file) = file {
+        logfiles::end(file).await;
+    }
+}
+
+/// Hands complete lines to the log file's queue, or to stderr's.
+async fn send(file: Option<&Arc<LogFile>>, lines: Vec<u8>) {
+    match file {
+        Some(file) => logfiles::write(file, lines).await,
+        None => logging::write_child(lines).await,
+    }
+}
+
+/// A process's raw lines (each ending in `\n`, already cut) as stderr
+/// shows them: `[NAME] line`, or JSON lines.
+pub(crate) fn for_stderr(name: &str, raw: &[u8]) -> Vec<u8> {
+    Lines::new(name, usize::MAX).split(raw)
 }
 
 /// Copies a child's output to stderr as [`relay`] does, from a thread of
@@ -125,6 +154,17 @@ impl Lines {
         Self::with_format(name, max, logging::format())
     }
 
+    /// A splitter that leaves lines as they are (no prefix), cutting them
+    /// at `max` bytes: for a log file, whose writer stamps them.
+    pub(crate) fn raw(max: usize) -> Self {
+        Lines {
+            prefix: Vec::new(),
+            json: None,
+            partial: Vec::new(),
+            max: max.max(1),
+        }
+    }
+
     fn with_format(name: &str, max: usize, format: logging::LogFormat) -> Self {
         Lines {
             prefix: format!("[{name}] ").into_bytes(),
@@ -139,11 +179,16 @@ impl Lines {
     /// (one of exactly the cap is kept whole), so no record is longer and
     /// no more than the cap is ever held.
     pub(crate) fn split(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for piece in data.split_inclusive(|&b| b == b'\n') {
-            let (mut body, ended) = match piece.strip_suffix(b"\n") {
-                Some(body) => (body, true),
-                None => (piece, false),
+        let mut out = Vec::with_capacity(data.len() + data.len() / 8);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (mut body, ended) = match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    let body = &rest[..i];
+                    rest = &rest[i + 1..];
+                    (body, true)
+                }
+                None => (std::mem::take(&mut rest), false),
             };
             // More than fits: the line is over the cap, so a full piece goes out.
             while body.len() > self.max - self.partial.len() {
