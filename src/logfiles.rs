@@ -188,7 +188,10 @@ impl Sink for Files {
         for entry in batch.drain(..) {
             match entry {
                 Entry::Notice(text) => logging::write(text),
-                Entry::Lines { to, text } if !to.end => self.append(&to.file, to.at, &text),
+                Entry::Lines { to, text, lines } if !to.end => {
+                    self.append(&to.file, to.at, &text, lines);
+                    logging::recycle(text);
+                }
                 // Dropping the chunk's file is what lets it be closed.
                 Entry::Lines { .. } => {}
             }
@@ -210,7 +213,7 @@ impl Sink for Files {
 impl Files {
     /// Stamps `text`'s lines into the pending bytes of `file`'s path,
     /// rotating where a line would take the file past its bound.
-    fn append(&mut self, file: &Arc<LogFile>, at: SystemTime, text: &[u8]) {
+    fn append(&mut self, file: &Arc<LogFile>, at: SystemTime, text: &[u8], lines: usize) {
         if !self.ensure_open(file) {
             fallback(file, text);
             return;
@@ -223,21 +226,40 @@ impl Files {
                 made
             }
         };
+        // Out of the map while its lines are added: one lookup per chunk.
+        let Some(mut open) = self.open.remove(&file.path) else {
+            fallback(file, text);
+            return;
+        };
+        let stamped = (text.len() + lines * STAMP_LEN) as u64;
+        let held = open.size + open.pending.len() as u64;
+        if text.ends_with(b"\n") && (held + stamped <= file.max_bytes || held == 0 && lines == 1) {
+            // The usual case: the whole chunk fits, no line to look at twice.
+            stamp_lines(&mut open.pending, stamp.as_bytes(), text, lines);
+            self.open.insert(file.path.clone(), open);
+            return;
+        }
         let mut rest = text;
         while !rest.is_empty() {
             let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
             let (line, tail) = rest.split_at(end);
-            let Some(open) = self.open.get_mut(&file.path) else {
-                // The file failed under us: the rest goes to stderr.
-                fallback(file, rest);
-                return;
-            };
             let held = open.size + open.pending.len() as u64;
             let need = (STAMP_LEN + line.len()) as u64;
             let may_rotate = open.rotate_after.is_none_or(|t| Instant::now() >= t);
             if held > 0 && held + need > file.max_bytes && may_rotate {
-                self.write_pending(&file.path);
-                self.rotate(file);
+                if let Err((e, lost)) = write_out(&mut open) {
+                    self.failed_on(file, &e);
+                    fallback(file, &lost);
+                    fallback(file, rest);
+                    return;
+                }
+                match self.rotate(file, open) {
+                    Some(rotated) => open = rotated,
+                    None => {
+                        fallback(file, rest);
+                        return;
+                    }
+                }
                 continue;
             }
             open.pending.extend_from_slice(stamp.as_bytes());
@@ -247,6 +269,7 @@ impl Files {
             }
             rest = tail;
         }
+        self.open.insert(file.path.clone(), open);
     }
 
     /// Whether `file`'s path is open (opening it, or reopening it if the
@@ -274,7 +297,12 @@ impl Files {
                 Err(_) => return true,
             }
             self.write_pending(&file.path);
-            return self.reopen(file);
+            let users = self
+                .open
+                .remove(&file.path)
+                .map(|old| old.users)
+                .unwrap_or_default();
+            return self.reopen(file, users);
         }
         if self
             .failed
@@ -283,17 +311,23 @@ impl Files {
         {
             return false;
         }
-        self.reopen(file)
+        self.reopen(file, vec![Arc::clone(file)])
     }
 
-    /// (Re)opens `file`'s path, keeping its users; `false`, logged, if it
-    /// cannot be opened.
-    fn reopen(&mut self, file: &Arc<LogFile>) -> bool {
-        let mut users = self
-            .open
-            .remove(&file.path)
-            .map(|old| old.users)
-            .unwrap_or_default();
+    /// Opens `file`'s path for `users` (`file` among them); `false`, logged,
+    /// if it cannot be opened.
+    fn reopen(&mut self, file: &Arc<LogFile>, users: Vec<Arc<LogFile>>) -> bool {
+        match self.opened(file, users) {
+            Some(open) => {
+                self.open.insert(file.path.clone(), open);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `file`'s path, opened for `users`; `None`, logged, if it cannot be.
+    fn opened(&mut self, file: &Arc<LogFile>, mut users: Vec<Arc<LogFile>>) -> Option<Open> {
         if !users.iter().any(|u| Arc::ptr_eq(u, file)) {
             users.push(Arc::clone(file));
         }
@@ -306,23 +340,19 @@ impl Files {
                         file.path.display()
                     );
                 }
-                self.open.insert(
-                    file.path.clone(),
-                    Open {
-                        file: handle,
-                        id,
-                        size,
-                        pending: Vec::new(),
-                        checked: true,
-                        rotate_after: None,
-                        users,
-                    },
-                );
-                true
+                Some(Open {
+                    file: handle,
+                    id,
+                    size,
+                    pending: Vec::new(),
+                    checked: true,
+                    rotate_after: None,
+                    users,
+                })
             }
             Err(e) => {
                 self.failed_on(file, &e);
-                false
+                None
             }
         }
     }
@@ -348,64 +378,28 @@ impl Files {
             .insert(file.path.clone(), Failed { error, retry_at });
     }
 
-    /// Writes what is pending for `path` in one write. On failure, the
-    /// lines not written go to stderr, the file is closed and retried later.
+    /// Writes what is pending for `path`. On failure, the lines not
+    /// written go to stderr, the file is closed and retried later.
     fn write_pending(&mut self, path: &Path) {
         let Some(open) = self.open.get_mut(path) else {
             return;
         };
-        if open.pending.is_empty() {
-            return;
-        }
-        let mut written = 0;
-        let result = loop {
-            match open.file.write(&open.pending[written..]) {
-                Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    written += n;
-                    if written == open.pending.len() {
-                        break Ok(());
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        open.size += written as u64;
-        match result {
-            Ok(()) => {
-                open.pending.clear();
-                if open.pending.capacity() > 1 << 20 {
-                    open.pending.shrink_to(64 << 10);
-                }
-            }
-            Err(e) => {
-                let open = self.open.remove(path).expect("looked up above");
-                // From the start of the first line not wholly written.
-                let from = open.pending[..written]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-                let lost = unstamp(&open.pending[from..]);
-                let Some(file) = open.users.first().cloned() else {
-                    return;
-                };
-                self.failed_on(&file, &e);
-                fallback(&file, &lost);
+        if let Err((e, lost)) = write_out(open) {
+            let open = self.open.remove(path).expect("looked up above");
+            if let Some(file) = open.users.first() {
+                self.failed_on(file, &e);
+                fallback(file, &lost);
             }
         }
     }
 
-    /// Rotates `file`: `PATH.N-1` -> `PATH.N`, ..., `PATH` -> `PATH.1`
-    /// (with no backups, `PATH` is removed), then a new `PATH`.
-    fn rotate(&mut self, file: &Arc<LogFile>) {
-        if !self.open.contains_key(&file.path) {
-            return;
-        }
+    /// Rotates `file`, held `open`: `PATH.N-1` -> `PATH.N`, ..., `PATH` ->
+    /// `PATH.1` (with no backups, `PATH` is removed), then a new `PATH`;
+    /// `None` if that cannot be opened. A rotation that fails leaves the
+    /// file as it is, written on.
+    fn rotate(&mut self, file: &Arc<LogFile>, mut open: Open) -> Option<Open> {
         match shift(&file.path, file.backups) {
-            Ok(()) => {
-                self.reopen(file);
-            }
+            Ok(()) => self.opened(file, std::mem::take(&mut open.users)),
             Err(e) => {
                 tracing::error!(
                     name = %file.name,
@@ -414,9 +408,8 @@ impl Files {
                     file.path.display(),
                     file.max_bytes
                 );
-                if let Some(open) = self.open.get_mut(&file.path) {
-                    open.rotate_after = Some(Instant::now() + RETRY);
-                }
+                open.rotate_after = Some(Instant::now() + RETRY);
+                Some(open)
             }
         }
     }
@@ -427,18 +420,70 @@ impl Files {
         for failed in self.failed.values_mut() {
             failed.retry_at = Instant::now();
         }
-        let files: Vec<Arc<LogFile>> = self
-            .open
-            .values()
-            .filter_map(|open| open.users.first().cloned())
-            .collect();
-        for file in files {
-            self.write_pending(&file.path);
-            if self.open.contains_key(&file.path) {
-                self.reopen(&file);
+        let paths: Vec<PathBuf> = self.open.keys().cloned().collect();
+        for path in paths {
+            self.write_pending(&path);
+            if let Some(old) = self.open.remove(&path)
+                && let Some(file) = old.users.first().cloned()
+            {
+                self.reopen(&file, old.users);
             }
         }
         tracing::debug!("log files reopened");
+    }
+}
+
+/// Appends `text`'s `lines` lines (complete ones) to `out`, each after
+/// `stamp`.
+fn stamp_lines(out: &mut Vec<u8>, stamp: &[u8], text: &[u8], lines: usize) {
+    out.reserve(text.len() + lines * stamp.len());
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', text) {
+        out.extend_from_slice(stamp);
+        out.extend_from_slice(&text[start..=end]);
+        start = end + 1;
+    }
+}
+
+/// Writes `open`'s pending lines; on failure, the error and the lines not
+/// wholly written, unstamped (from the start of the first line not wholly
+/// written: at worst a line's start is written twice, never lost).
+fn write_out(open: &mut Open) -> Result<(), (io::Error, Vec<u8>)> {
+    if open.pending.is_empty() {
+        return Ok(());
+    }
+    let mut written = 0;
+    let result = loop {
+        match open.file.write(&open.pending[written..]) {
+            Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => {
+                written += n;
+                if written == open.pending.len() {
+                    break Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    open.size += written as u64;
+    match result {
+        Ok(()) => {
+            open.pending.clear();
+            if open.pending.capacity() > 1 << 20 {
+                open.pending.shrink_to(64 << 10);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let from = open.pending[..written]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1);
+            let lost = unstamp(&open.pending[from..]);
+            open.pending.clear();
+            Err((e, lost))
+        }
     }
 }
 
@@ -548,6 +593,7 @@ mod tests {
                 end: false,
             },
             text: text.as_bytes().to_vec(),
+            lines: text.matches('\n').count(),
         }];
         files.write(&mut batch, &|| {}).expect("never fails");
     }
@@ -620,6 +666,7 @@ mod tests {
                 end: true,
             },
             text: Vec::new(),
+            lines: 1,
         }];
         files.write(&mut batch, &|| {}).expect("never fails");
         assert!(files.open.is_empty());

@@ -56,6 +56,39 @@ const STALL: Duration = Duration::from_millis(500);
 /// How often a relay waiting for room in the queue looks again.
 const RETRY_ROOM: Duration = Duration::from_millis(10);
 
+/// Spare buffers kept for the next chunks of children's lines.
+const SPARE_BUFFERS: usize = 64;
+/// Buffers bigger than this are not kept.
+const SPARE_MAX: usize = 256 << 10;
+
+static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// An empty buffer for a chunk of lines, one written before if there is
+/// one: a chatty child's chunks then cost no allocation (and no fresh
+/// pages to fault in) each.
+pub(crate) fn buffer(capacity: usize) -> Vec<u8> {
+    let spare = SPARES.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    match spare {
+        Some(mut buf) => {
+            buf.reserve(capacity);
+            buf
+        }
+        None => Vec::with_capacity(capacity),
+    }
+}
+
+/// Gives back a chunk's buffer once its lines are written, for [`buffer`].
+pub(crate) fn recycle(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
+        return;
+    }
+    buf.clear();
+    let mut spares = SPARES.lock().unwrap_or_else(PoisonError::into_inner);
+    if spares.len() < SPARE_BUFFERS {
+        spares.push(buf);
+    }
+}
+
 /// Flushes the output queue (briefly) when dropped: hold it until the
 /// program's last line is written.
 #[must_use = "dropping the guard is what flushes the last lines"]
@@ -396,6 +429,8 @@ pub(crate) enum Entry<T> {
         to: T,
         /// The lines, each ending in `\n`.
         text: Vec<u8>,
+        /// How many there are (at least 1).
+        lines: usize,
     },
     /// A notice of the queue's own (lines dropped or lost), a complete line.
     Notice(Vec<u8>),
@@ -424,7 +459,10 @@ impl<W: Write + Send + 'static> Sink for Stream<W> {
         self.buf.clear();
         for entry in batch.drain(..) {
             match entry {
-                Entry::Lines { text, .. } | Entry::Notice(text) => self.buf.extend_from_slice(&text),
+                Entry::Lines { text, .. } | Entry::Notice(text) => {
+                    self.buf.extend_from_slice(&text);
+                    recycle(text);
+                }
             }
         }
         let written = write_all(&mut self.out, &self.buf, progressed);
@@ -603,7 +641,8 @@ impl<S: Sink> Queue<S> {
 
     fn enqueue(&self, to: S::To, text: Vec<u8>, child: bool) -> Result<(), (S::To, Vec<u8>)> {
         if let Some(sink) = &self.direct {
-            let mut batch = vec![Entry::Lines { to, text }];
+            let lines = memchr::memchr_iter(b'\n', &text).count().max(1);
+            let mut batch = vec![Entry::Lines { to, text, lines }];
             let mut sink = sink.lock().unwrap_or_else(PoisonError::into_inner);
             // Nothing sensible can be done if the sink itself fails.
             let _ignored = sink.write(&mut batch, &|| {});
@@ -704,7 +743,7 @@ impl<S: Sink> Queue<S> {
                 Some(Item::Lines { to, text, lines }) => {
                     taken.bytes += text.len();
                     taken.lines += lines;
-                    batch.push(Entry::Lines { to, text });
+                    batch.push(Entry::Lines { to, text, lines });
                 }
                 Some(Item::Dropped(n)) => {
                     batch.push(Entry::Notice(own_line(

@@ -25,8 +25,10 @@ use crate::logging;
 /// Longest line kept before it is written out in pieces (the monitor's and
 /// the scheduler's documented cap).
 pub(crate) const MAX_LINE: usize = 64 * 1024;
-/// Bytes read from one child before letting the rest of the loop run.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read from one child before letting the rest of the loop run: a
+/// whole pipe's worth (64 KiB by default), so a chatty child costs one read
+/// per pipeful.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Copies a child's output to stderr, or to its log `file` if it has one,
 /// line by line, until EOF (every writer, including grandchildren holding
@@ -116,9 +118,9 @@ pub(crate) fn relay_blocking(name: &str, mut reader: impl Read) {
     }
 }
 
-/// Reads one chunk and returns its complete lines (`None` at EOF). The read
-/// buffer is shared by every relay on the thread rather than held in each
-/// task, so an idle child costs a few hundred bytes, not a buffer.
+/// Reads one chunk and returns its complete lines (`None` at EOF). The read buffer is shared by every relay on the thread
+/// rather than held in each task, so an idle child costs a few hundred
+/// bytes, not a buffer.
 fn read_chunk(
     rx: &pipe::Receiver,
     lines: &mut Lines,
@@ -179,7 +181,13 @@ impl Lines {
     /// (one of exactly the cap is kept whole), so no record is longer and
     /// no more than the cap is ever held.
     pub(crate) fn split(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(data.len() + data.len() / 8);
+        if self.prefix.is_empty()
+            && self.json.is_none()
+            && let Some(out) = self.split_raw(data)
+        {
+            return out;
+        }
+        let mut out = logging::buffer(data.len() + data.len() / 8);
         let mut rest = data;
         while !rest.is_empty() {
             let (mut body, ended) = match memchr::memchr(b'\n', rest) {
@@ -206,6 +214,38 @@ impl Lines {
             self.partial.shrink_to_fit();
         }
         out
+    }
+
+    /// [`Lines::split`] without a prefix, in the usual case of no line over
+    /// the cap: the complete lines in one copy. `None` (nothing taken) when
+    /// a line must be cut, or there is no complete line.
+    fn split_raw(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        let last = memchr::memrchr(b'\n', data)?;
+        let first = memchr::memchr(b'\n', data)?;
+        if self.partial.len() + first > self.max {
+            return None;
+        }
+        // Past the first newline, no line is longer than the chunk; look
+        // at each only if the chunk is longer than the cap.
+        if data.len() > self.max {
+            let from = first + 1;
+            let mut start = from;
+            for end in memchr::memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
+                if end - start > self.max {
+                    return None;
+                }
+                start = end + 1;
+            }
+        }
+        let tail = &data[last + 1..];
+        if tail.len() > self.max {
+            return None;
+        }
+        let mut out = logging::buffer(self.partial.len() + last + 1);
+        out.append(&mut self.partial);
+        out.extend_from_slice(&data[..=last]);
+        self.partial.extend_from_slice(tail);
+        Some(out)
     }
 
     /// Appends to `out` the held start of the line, then `rest`, as one record.
@@ -283,6 +323,18 @@ mod tests {
         let last: serde_json::Value = serde_json::from_slice(&last).expect("a JSON line");
         assert_eq!(last["line"], "t");
         assert_eq!(lines.finish(), None);
+    }
+
+    #[test]
+    fn raw_lines_are_kept_as_they_are_and_cut_at_the_cap() {
+        let mut lines = Lines::raw(4);
+        assert_eq!(lines.split(b"ab\ncd"), b"ab\n");
+        assert_eq!(lines.split(b"e\nfghij\nk"), b"cde\nfghi\nj\n");
+        assert_eq!(lines.split(b"lmnop"), b"klmn\n");
+        assert_eq!(lines.split(b"\n"), b"op\n");
+        assert_eq!(lines.split(b"abcd\n"), b"abcd\n");
+        assert_eq!(lines.split(b"x"), b"");
+        assert_eq!(lines.finish().as_deref(), Some(&b"x\n"[..]));
     }
 
     #[test]
