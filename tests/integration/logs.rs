@@ -339,11 +339,19 @@ fn a_log_dir_that_is_a_file_is_refused_at_start() {
 }
 
 #[test]
-fn a_missing_log_dir_is_created() {
+fn a_missing_log_dir_is_created_at_start_and_again_when_removed() {
     let c = Colony::new();
     let logs = c.tmp.path().join("a/b/logs");
-    c.add_sh("w", "echo here; exec sleep 1000");
     let m = c.monitor(&["--log-dir", logs.to_str().expect("UTF-8")]);
+    // Made before the first snapshot, with no process yet.
+    assert!(
+        wait_until(SOON, || c.messages.join(".ncolony/status.json").exists()),
+        "log:\n{}",
+        m.log()
+    );
+    assert!(logs.is_dir(), "--log-dir not created; log:\n{}", m.log());
+    fs::remove_dir(&logs).expect("rmdir");
+    c.add_sh("w", "echo here; exec sleep 1000");
     assert!(
         wait_until(SOON, || bodies(&logs.join("w.log")) == ["here"]),
         "log:\n{}",
