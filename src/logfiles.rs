@@ -556,9 +556,7 @@ fn open(file: &LogFile) -> io::Result<(File, (u64, u64), u64)> {
         } else {
             "not a regular file"
         };
-        return Err(io::Error::other(format!(
-            "is {what}, not a regular file"
-        )));
+        return Err(io::Error::other(format!("is {what}, not a regular file")));
     }
     Ok((handle, (meta.dev(), meta.ino()), meta.len()))
 }
@@ -674,7 +672,11 @@ mod tests {
 
     #[test]
     fn unstamping_gives_back_the_lines() {
-        let stamped = format!("{}one\n{}two\n", stamp(SystemTime::now()), stamp(SystemTime::now()));
+        let stamped = format!(
+            "{}one\n{}two\n",
+            stamp(SystemTime::now()),
+            stamp(SystemTime::now())
+        );
         assert_eq!(unstamp(stamped.as_bytes()), b"one\ntwo\n");
         assert_eq!(stamp(SystemTime::now()).len(), STAMP_LEN);
     }

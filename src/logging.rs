@@ -416,8 +416,7 @@ pub(crate) trait Sink: Send + 'static {
     /// Writes one batch, in queue order, emptying it; calls `progressed`
     /// after each write that took some bytes. An error counts the batch's
     /// lines as lost (said in a notice once a write works again).
-    fn write(&mut self, batch: &mut Vec<Entry<Self::To>>, progressed: &dyn Fn())
-    -> io::Result<()>;
+    fn write(&mut self, batch: &mut Vec<Entry<Self::To>>, progressed: &dyn Fn()) -> io::Result<()>;
 }
 
 /// One entry of a batch handed to a [`Sink`].
@@ -568,14 +567,12 @@ impl<S: Sink> Queue<S> {
         // scheduler relies on every thread blocking SIGTERM), so it starts
         // with every signal blocked; ours are restored right after.
         let old = SigSet::all().thread_swap_mask(SigmaskHow::SIG_BLOCK).ok();
-        let spawned = thread::Builder::new()
-            .name("output".into())
-            .spawn(move || {
-                let sink = given.lock().unwrap_or_else(PoisonError::into_inner).take();
-                if let Some(sink) = sink {
-                    writer.run_writer(sink);
-                }
-            });
+        let spawned = thread::Builder::new().name("output".into()).spawn(move || {
+            let sink = given.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(sink) = sink {
+                writer.run_writer(sink);
+            }
+        });
         if let Some(old) = old {
             // Restoring the mask we had cannot fail.
             let _restored = old.thread_set_mask();

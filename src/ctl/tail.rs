@@ -72,7 +72,9 @@ pub fn last_lines(path: &Path, n: usize) -> Result<Vec<u8>, CtlError> {
         source,
     };
     match File::open(path) {
-        Ok(mut file) => last_lines_of(&mut file, n).map(|(text, _)| text).map_err(io_error),
+        Ok(mut file) => last_lines_of(&mut file, n)
+            .map(|(text, _)| text)
+            .map_err(io_error),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(io_error(e)),
     }

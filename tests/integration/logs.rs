@@ -95,7 +95,10 @@ fn ticker(ms: u32) -> String {
 fn lines_land_in_their_file_stamped_and_lifecycle_lines_stay_on_stderr() {
     let c = Colony::new();
     let logs = c.tmp.path().join("logs");
-    c.add_sh("w", "printf 'hello\\nw\\303\\266rld \\377\\n'; exec sleep 1000");
+    c.add_sh(
+        "w",
+        "printf 'hello\\nw\\303\\266rld \\377\\n'; exec sleep 1000",
+    );
     c.write_config(
         "partial",
         r#"{"args": ["/bin/sh", "-c", "printf 'no newline at the end'"], "restart": "never"}"#,
@@ -131,7 +134,10 @@ fn lines_land_in_their_file_stamped_and_lifecycle_lines_stay_on_stderr() {
         fs::read(&partial)
     );
     m.wait_log("[loud] on stderr");
-    assert!(!logs.join("loud.log").exists(), "\"log\": \"stderr\" made a file");
+    assert!(
+        !logs.join("loud.log").exists(),
+        "\"log\": \"stderr\" made a file"
+    );
     assert!(
         wait_until(SOON, || status_log(&c, "w")
             == Some(file.display().to_string())
@@ -222,7 +228,9 @@ fn a_file_moved_away_is_reopened_at_the_next_line() {
     let moved = logs.join("w.log.moved");
     fs::rename(&file, &moved).expect("rename");
     assert!(
-        wait_until(SOON, || ticks(bodies(&file).iter().map(String::as_str)).len() >= 2),
+        wait_until(SOON, || ticks(bodies(&file).iter().map(String::as_str))
+            .len()
+            >= 2),
         "w.log never came back; log:\n{}",
         m.log()
     );
@@ -297,7 +305,9 @@ fn an_unwritable_log_goes_to_stderr_until_it_can_be_written() {
     fs::create_dir(&blocker).expect("mkdir");
     m.wait_log(&format!("log file {}: writing to it again", file.display()));
     assert!(
-        wait_until(SOON, || ticks(bodies(&file).iter().map(String::as_str)).len() >= 3),
+        wait_until(SOON, || ticks(bodies(&file).iter().map(String::as_str))
+            .len()
+            >= 3),
         "w.log: {:?}",
         fs::read_to_string(&file)
     );
@@ -422,7 +432,8 @@ fn ctl_tail_prints_the_last_lines_and_follows_across_rotations() {
     ]);
     let file = logs.join("w.log");
     assert!(
-        wait_until(SOON, || bodies(&file).last().map(String::as_str) == Some("line 29")),
+        wait_until(SOON, || bodies(&file).last().map(String::as_str)
+            == Some("line 29")),
         "log:\n{}",
         m.log()
     );
@@ -479,7 +490,10 @@ fn ctl_tail_prints_the_last_lines_and_follows_across_rotations() {
     assert_eq!(m.wait_exit(SOON), Some(Some(0)), "{}", m.log());
     let out = c.ctl(&["tail", "w", "-n", "1"]);
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).ends_with(" line 29\n"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with(" line 29\n"),
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -258,10 +258,9 @@ mod tests {
 
     #[test]
     fn a_bad_section_makes_the_config_invalid() {
-        let err = crate::spec::ProcSpec::parse(
-            br#"{"args": ["/bin/true"], "log": {"max_bytes": 0}}"#,
-        )
-        .expect_err("refused");
+        let err =
+            crate::spec::ProcSpec::parse(br#"{"args": ["/bin/true"], "log": {"max_bytes": 0}}"#)
+                .expect_err("refused");
         assert_eq!(err.problems, ["\"log.max_bytes\" must be at least 1"]);
         let spec = crate::spec::ProcSpec::parse(br#"{"args": ["/bin/true"], "log": "stderr"}"#)
             .expect("valid");
