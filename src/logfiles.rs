@@ -174,6 +174,9 @@ struct Files {
     reopened: u64,
     /// The last stamp made, for the chunk it was made for.
     last_stamp: Option<(SystemTime, String)>,
+    /// The paths this batch wrote to or ended a relay of: what is flushed
+    /// and looked at for closing once the batch is in (not every open file).
+    touched: Vec<PathBuf>,
 }
 
 impl Sink for Files {
@@ -193,19 +196,26 @@ impl Sink for Files {
                     logging::recycle(text);
                 }
                 // Dropping the chunk's file is what lets it be closed.
-                Entry::Lines { .. } => {}
+                Entry::Lines { to, .. } => self.touched.push(to.file.path.clone()),
             }
         }
-        let paths: Vec<PathBuf> = self.open.keys().cloned().collect();
-        for path in paths {
-            self.write_pending(&path);
+        let touched = std::mem::take(&mut self.touched);
+        for path in &touched {
+            self.write_pending(path);
         }
-        self.open.retain(|_, open| {
+        for path in &touched {
+            let Some(open) = self.open.get_mut(path) else {
+                continue;
+            };
             open.checked = false;
             // Only the writer's own reference left: no relay writes here.
             open.users.retain(|file| Arc::strong_count(file) > 1);
-            !open.users.is_empty()
-        });
+            if open.users.is_empty() {
+                self.open.remove(path);
+            }
+        }
+        self.touched = touched;
+        self.touched.clear();
         Ok(())
     }
 }
@@ -284,6 +294,7 @@ impl Files {
                 return true;
             }
             open.checked = true;
+            self.touched.push(file.path.clone());
             match fs::metadata(&file.path) {
                 Ok(meta) if (meta.dev(), meta.ino()) == open.id => {
                     // Someone may have truncated or appended to it.
@@ -320,6 +331,7 @@ impl Files {
         match self.opened(file, users) {
             Some(open) => {
                 self.open.insert(file.path.clone(), open);
+                self.touched.push(file.path.clone());
                 true
             }
             None => false,

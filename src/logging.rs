@@ -57,9 +57,10 @@ const STALL: Duration = Duration::from_millis(500);
 const RETRY_ROOM: Duration = Duration::from_millis(10);
 
 /// Spare buffers kept for the next chunks of children's lines.
-const SPARE_BUFFERS: usize = 64;
-/// Buffers bigger than this are not kept.
-const SPARE_MAX: usize = 256 << 10;
+const SPARE_BUFFERS: usize = 32;
+/// Buffers bigger than this are not kept (a chunk is at most a 64 KiB read
+/// and its prefixes).
+const SPARE_MAX: usize = 128 << 10;
 
 static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
