@@ -112,6 +112,12 @@ Examples:
         /// Only these processes (each must be configured); every one by default.
         names: Vec<String>,
     },
+    /// Print the monitor's lifecycle events, oldest first.
+    #[command(after_help = "\
+Examples:
+  ncolony ctl events web --since 1h
+  ncolony ctl events -n 20 --follow")]
+    Events(EventsArgs),
     /// Print the last lines of a process's log file (with --log-dir or a
     /// "log" key), and with -f what follows, across rotations.
     #[command(after_help = "\
@@ -119,12 +125,6 @@ Examples:
   ncolony ctl --config /srv/colony/config --messages /srv/colony/messages tail web
   ncolony ctl tail web -n 100 -f")]
     Tail(TailArgs),
-    /// Print the monitor's lifecycle events, oldest first.
-    #[command(after_help = "\
-Examples:
-  ncolony ctl events web --since 1h
-  ncolony ctl events -n 20 --follow")]
-    Events(EventsArgs),
 }
 
 /// Arguments of `ncolony ctl events`.

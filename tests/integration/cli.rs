@@ -228,6 +228,7 @@ const COMMANDS: &[&str] = &[
     "ctl status",
     "ctl validate",
     "ctl events",
+    "ctl tail",
     "beatcheck",
     "httpcheck",
     "scheduler",
