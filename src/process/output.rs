@@ -57,7 +57,12 @@ pub(crate) async fn relay(
         if rx.readable().await.is_err() {
             break;
         }
-        match read_chunk(&rx, &mut lines, &bytes) {
+        let read = if file.is_some() {
+            read_raw(&rx, &mut lines, &bytes)
+        } else {
+            read_chunk(&rx, &mut lines, &bytes)
+        };
+        match read {
             Ok(None) => break,
             Ok(Some(lines)) => {
                 // Waits only while stderr (or the disk) is slow, not stuck:
@@ -134,6 +139,32 @@ fn read_chunk(
         bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok((n > 0).then(|| lines.split(&buf[..n])))
     })
+}
+
+/// [`read_chunk`] for a raw splitter (a log file's lines): reads straight
+/// into a chunk buffer after the held partial line, so that in the usual
+/// case the lines are handed on without being copied.
+fn read_raw(
+    rx: &pipe::Receiver,
+    lines: &mut Lines,
+    bytes: &AtomicU64,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = logging::buffer(lines.partial.len() + READ_CHUNK);
+    buf.extend_from_slice(&lines.partial);
+    let held = buf.len();
+    let n = match rx.try_read_buf(&mut buf) {
+        Ok(n) => n,
+        Err(e) => {
+            logging::recycle(buf);
+            return Err(e);
+        }
+    };
+    bytes.fetch_add(n as u64, Ordering::Relaxed);
+    if n == 0 {
+        logging::recycle(buf);
+        return Ok(None);
+    }
+    Ok(Some(lines.split_read(buf, held)))
 }
 
 /// Cuts one child's output into `PREFIX line` records (or JSON ones).
@@ -214,6 +245,51 @@ impl Lines {
             self.partial.shrink_to_fit();
         }
         out
+    }
+
+    /// [`Lines::split`] for a raw splitter of what `buf` holds past `held`,
+    /// its first `held` bytes being a copy of the partial line: in the
+    /// usual case (no line over the cap) `buf` itself, cut after its last
+    /// newline.
+    pub(crate) fn split_read(&mut self, mut buf: Vec<u8>, held: usize) -> Vec<u8> {
+        let fits = |buf: &[u8]| {
+            let data = &buf[held..];
+            let (Some(first), Some(last)) =
+                (memchr::memchr(b'\n', data), memchr::memrchr(b'\n', data))
+            else {
+                return None;
+            };
+            if held + first > self.max || data.len() - last - 1 > self.max {
+                return None;
+            }
+            if data.len() > self.max {
+                let from = first + 1;
+                let mut start = from;
+                for end in memchr::memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
+                    if end - start > self.max {
+                        return None;
+                    }
+                    start = end + 1;
+                }
+            }
+            Some(held + last + 1)
+        };
+        match (self.json.is_none() && self.prefix.is_empty())
+            .then(|| fits(&buf))
+            .flatten()
+        {
+            Some(end) => {
+                self.partial.clear();
+                self.partial.extend_from_slice(&buf[end..]);
+                buf.truncate(end);
+                buf
+            }
+            None => {
+                let out = self.split(&buf[held..]);
+                logging::recycle(buf);
+                out
+            }
+        }
     }
 
     /// [`Lines::split`] without a prefix, in the usual case of no line over
@@ -335,6 +411,24 @@ mod tests {
         assert_eq!(lines.split(b"abcd\n"), b"abcd\n");
         assert_eq!(lines.split(b"x"), b"");
         assert_eq!(lines.finish().as_deref(), Some(&b"x\n"[..]));
+    }
+
+    #[test]
+    fn split_read_is_split_without_the_copy() {
+        let mut lines = Lines::raw(4);
+        let read = |lines: &mut Lines, data: &[u8]| {
+            let mut buf = lines.partial.clone();
+            let held = buf.len();
+            buf.extend_from_slice(data);
+            lines.split_read(buf, held)
+        };
+        assert_eq!(read(&mut lines, b"ab\ncd"), b"ab\n");
+        assert_eq!(read(&mut lines, b"e\nfghij\nk"), b"cde\nfghi\nj\n");
+        assert_eq!(read(&mut lines, b"lmnop"), b"klmn\n");
+        assert_eq!(read(&mut lines, b"\n"), b"op\n");
+        assert_eq!(read(&mut lines, b"ab\nc"), b"ab\n");
+        assert_eq!(read(&mut lines, b"d\n"), b"cd\n");
+        assert_eq!(lines.finish(), None);
     }
 
     #[test]
