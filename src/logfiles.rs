@@ -39,6 +39,12 @@ const MAX_QUEUED_LINES: usize = 128 * 1024;
 /// How long a file that could not be opened or written is left before it
 /// is tried again; its lines go to stderr meanwhile.
 const RETRY: Duration = Duration::from_secs(1);
+/// About how many bytes of lines the writer takes at a time.
+const BATCH: usize = 128 << 10;
+/// How long the writer lets lines gather once some have come: a line is in
+/// its file a millisecond later, and a chatty child costs a few big writes
+/// and wake-ups a megabyte instead of one per read.
+const LINGER: Duration = Duration::from_millis(1);
 /// The length of a line's stamp: `2026-12-01T23:42:00.123456Z` and a space.
 pub(crate) const STAMP_LEN: usize = 28;
 
@@ -74,7 +80,7 @@ static FILES: OnceLock<Arc<Queue<Files>>> = OnceLock::new();
 /// The log files' queue and writer thread, started on first use.
 fn queue() -> &'static Queue<Files> {
     FILES.get_or_init(|| {
-        Queue::start(
+        Queue::start_batching(
             Limits {
                 bytes: MAX_QUEUED_BYTES,
                 lines: MAX_QUEUED_LINES,
@@ -82,6 +88,8 @@ fn queue() -> &'static Queue<Files> {
                 stall: Duration::MAX,
             },
             Files::default(),
+            BATCH,
+            LINGER,
         )
     })
 }

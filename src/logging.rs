@@ -546,11 +546,28 @@ pub(crate) struct Queue<S: Sink> {
     /// No writer thread could be started: callers write to the sink
     /// directly.
     direct: Option<Mutex<S>>,
+    /// About how many bytes the writer takes for one batch.
+    batch: usize,
+    /// How long the writer waits, once work has come, for more to join
+    /// it in one batch (none for stderr: a line goes out at once).
+    linger: Duration,
 }
 
 impl<S: Sink> Queue<S> {
     /// Starts a writer thread that writes the queue to `sink`.
     pub(crate) fn start(limits: Limits, sink: S) -> Arc<Queue<S>> {
+        Queue::start_batching(limits, sink, BATCH, Duration::ZERO)
+    }
+
+    /// [`Queue::start`], the writer taking about `batch` bytes at a time,
+    /// after waiting `linger` for more work to join what came (fewer,
+    /// bigger writes and wake-ups for a sink that can take them late).
+    pub(crate) fn start_batching(
+        limits: Limits,
+        sink: S,
+        batch: usize,
+        linger: Duration,
+    ) -> Arc<Queue<S>> {
         let new = |direct| Queue {
             limits,
             state: Mutex::new(State::default()),
@@ -558,6 +575,8 @@ impl<S: Sink> Queue<S> {
             drained: Condvar::new(),
             room: tokio::sync::Notify::new(),
             direct,
+            batch,
+            linger,
         };
         let queue = Arc::new(new(None));
         let writer = queue.clone();
@@ -735,8 +754,14 @@ impl<S: Sink> Queue<S> {
         st.poked = false;
         st.busy = true;
         st.progress = Some(Instant::now());
+        if !self.linger.is_zero() && st.bytes < self.batch {
+            // Busy meanwhile: pushes do not wake us, flushes wait for us.
+            drop(st);
+            thread::sleep(self.linger);
+            st = self.lock();
+        }
         let mut taken = Taken::default();
-        while taken.bytes < BATCH {
+        while taken.bytes < self.batch {
             match st.items.pop_front() {
                 Some(Item::Lines { to, text, lines }) => {
                     taken.bytes += text.len();
