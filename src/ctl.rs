@@ -11,7 +11,8 @@
 //! values written as Python writes them), [`CtlError`], the builder
 //! ([`AddOptions`], [`Heartbeat`], [`HttpCheck`], [`ReadyCheck`]), the operations ([`add`],
 //! [`remove`], [`restart`], ...), [`status`], [`validate`], [`wait`], what the monitor
-//! publishes ([`colony_status`], [`events`]), and the command line ([`run`]).
+//! publishes ([`colony_status`], [`events`], [`process_log`] and
+//! [`last_lines`] for `tail`), and the command line ([`run`]).
 //! Behind them: Python-compatible JSON text (`pyjson`) and message file
 //! names that sort in send order (`write`).
 //!
@@ -62,6 +63,7 @@ mod places;
 mod pyjson;
 mod show;
 mod status;
+mod tail;
 mod validate;
 mod wait;
 mod write;
@@ -77,6 +79,7 @@ pub use ops::{add, remove, restart, restart_all, restart_group, start, stop};
 pub use options::{AddOptions, Heartbeat, HttpCheck, ReadyCheck};
 pub use places::Places;
 pub use status::{ProcState, ProcStatus, status};
+pub use tail::{ProcessLog, last_lines, process_log};
 pub use validate::{Finding, Validation, validate};
 pub use wait::{Waited, wait};
 

@@ -19,6 +19,7 @@ mod checker;
 mod clock;
 mod dirs;
 mod http;
+mod logfiles;
 pub mod logging;
 mod process;
 mod statefile;

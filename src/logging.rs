@@ -56,6 +56,40 @@ const STALL: Duration = Duration::from_millis(500);
 /// How often a relay waiting for room in the queue looks again.
 const RETRY_ROOM: Duration = Duration::from_millis(10);
 
+/// Spare buffers kept for the next chunks of children's lines.
+const SPARE_BUFFERS: usize = 32;
+/// Buffers bigger than this are not kept (a chunk is at most a 64 KiB read
+/// and its prefixes).
+const SPARE_MAX: usize = 128 << 10;
+
+static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// An empty buffer for a chunk of lines, one written before if there is
+/// one: a chatty child's chunks then cost no allocation (and no fresh
+/// pages to fault in) each.
+pub(crate) fn buffer(capacity: usize) -> Vec<u8> {
+    let spare = SPARES.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    match spare {
+        Some(mut buf) => {
+            buf.reserve(capacity);
+            buf
+        }
+        None => Vec::with_capacity(capacity),
+    }
+}
+
+/// Gives back a chunk's buffer once its lines are written, for [`buffer`].
+pub(crate) fn recycle(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > SPARE_MAX {
+        return;
+    }
+    buf.clear();
+    let mut spares = SPARES.lock().unwrap_or_else(PoisonError::into_inner);
+    if spares.len() < SPARE_BUFFERS {
+        spares.push(buf);
+    }
+}
+
 /// Flushes the output queue (briefly) when dropped: hold it until the
 /// program's last line is written.
 #[must_use = "dropping the guard is what flushes the last lines"]
@@ -297,14 +331,9 @@ pub(crate) fn write(lines: Vec<u8>) {
 /// Queues a child's complete output lines for stderr: while the queue is
 /// full but stderr is moving, waits (asynchronously: the loop goes on) for
 /// room; once stderr is stuck, drops them.
-pub(crate) async fn write_child(mut lines: Vec<u8>) {
-    if lines.is_empty() {
-        return;
-    }
-    let queue = queue();
-    while let Err(back) = queue.push_child(lines) {
-        lines = back;
-        tokio::time::sleep(RETRY_ROOM).await;
+pub(crate) async fn write_child(lines: Vec<u8>) {
+    if !lines.is_empty() {
+        queue().push_child_async((), lines).await;
     }
 }
 
@@ -321,10 +350,13 @@ fn flush(timeout: Duration) -> bool {
     OUTPUT.get().is_none_or(|q| q.flush(timeout))
 }
 
-static OUTPUT: OnceLock<Arc<Queue>> = OnceLock::new();
+/// The stderr queue's sink.
+type Stderr = Stream<io::Stderr>;
+
+static OUTPUT: OnceLock<Arc<Queue<Stderr>>> = OnceLock::new();
 
 /// The process's output queue, started on first use.
-fn queue() -> &'static Queue {
+fn queue() -> &'static Queue<Stderr> {
     OUTPUT.get_or_init(|| {
         Queue::start(
             Limits {
@@ -332,7 +364,7 @@ fn queue() -> &'static Queue {
                 lines: MAX_QUEUED_LINES,
                 stall: STALL,
             },
-            io::stderr(),
+            Stream::new(io::stderr()),
         )
     })
 }
@@ -351,13 +383,17 @@ impl Write for QueueWriter {
     }
 }
 
-/// How much the queue holds before it drops lines.
+/// How much a queue holds before it drops (or, for children, holds back)
+/// lines.
 #[derive(Debug, Clone, Copy)]
-struct Limits {
-    bytes: usize,
-    lines: usize,
-    /// How long without progress makes stderr stuck.
-    stall: Duration,
+pub(crate) struct Limits {
+    /// Bytes queued or being written.
+    pub(crate) bytes: usize,
+    /// Lines queued or being written.
+    pub(crate) lines: usize,
+    /// How long without progress makes the sink stuck (children's lines
+    /// are then dropped); `Duration::MAX`: never, they always wait.
+    pub(crate) stall: Duration,
 }
 
 impl Limits {
@@ -372,18 +408,83 @@ impl Limits {
     }
 }
 
+/// What a queue's writer thread writes to: stderr ([`Stream`]), or the
+/// per-process log files (`crate::logfiles`). Each queued chunk carries a
+/// [`Sink::To`] saying where it goes.
+pub(crate) trait Sink: Send + 'static {
+    /// Where a chunk goes (`()` for a sink with one place).
+    type To: Send + 'static;
+    /// Writes one batch, in queue order, emptying it; calls `progressed`
+    /// after each write that took some bytes. An error counts the batch's
+    /// lines as lost (said in a notice once a write works again).
+    fn write(&mut self, batch: &mut Vec<Entry<Self::To>>, progressed: &dyn Fn()) -> io::Result<()>;
+}
+
+/// One entry of a batch handed to a [`Sink`].
+#[derive(Debug)]
+pub(crate) enum Entry<T> {
+    /// Complete lines for `to`.
+    Lines {
+        /// Where they go.
+        to: T,
+        /// The lines, each ending in `\n`.
+        text: Vec<u8>,
+        /// How many there are (at least 1).
+        lines: usize,
+    },
+    /// A notice of the queue's own (lines dropped or lost), a complete line.
+    Notice(Vec<u8>),
+}
+
+/// A sink that is one byte stream (stderr): a batch is one write.
+#[derive(Debug)]
+pub(crate) struct Stream<W> {
+    out: W,
+    buf: Vec<u8>,
+}
+
+impl<W> Stream<W> {
+    fn new(out: W) -> Self {
+        Stream {
+            out,
+            buf: Vec::with_capacity(BATCH),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Sink for Stream<W> {
+    type To = ();
+
+    fn write(&mut self, batch: &mut Vec<Entry<()>>, progressed: &dyn Fn()) -> io::Result<()> {
+        self.buf.clear();
+        for entry in batch.drain(..) {
+            match entry {
+                Entry::Lines { text, .. } | Entry::Notice(text) => {
+                    self.buf.extend_from_slice(&text);
+                    recycle(text);
+                }
+            }
+        }
+        let written = write_all(&mut self.out, &self.buf, progressed);
+        if self.buf.capacity() > 4 * BATCH {
+            self.buf = Vec::with_capacity(BATCH);
+        }
+        written
+    }
+}
+
 /// An entry of the queue.
 #[derive(Debug)]
-enum Item {
+enum Item<T> {
     /// One or more complete lines.
-    Lines { text: Vec<u8>, lines: usize },
+    Lines { to: T, text: Vec<u8>, lines: usize },
     /// This many lines were dropped here because the queue was full.
     Dropped(u64),
 }
 
-#[derive(Debug, Default)]
-struct State {
-    items: VecDeque<Item>,
+#[derive(Debug)]
+struct State<T> {
+    items: VecDeque<Item<T>>,
     /// Bytes and lines queued or being written: what the limits bound.
     bytes: usize,
     lines: usize,
@@ -391,16 +492,33 @@ struct State {
     idle: bool,
     /// The writer is writing a batch taken off the queue.
     busy: bool,
+    /// The writer is asked to hand its sink an empty batch (see
+    /// [`Queue::poke`]).
+    poked: bool,
     /// When the writer last took a batch or wrote some of it.
     progress: Option<Instant>,
 }
 
-impl State {
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        State {
+            items: VecDeque::new(),
+            bytes: 0,
+            lines: 0,
+            idle: false,
+            busy: false,
+            poked: false,
+            progress: None,
+        }
+    }
+}
+
+impl<T> State<T> {
     fn fits(&self, text: &[u8], lines: usize, limits: Limits) -> bool {
         self.bytes + text.len() <= limits.bytes && self.lines + lines <= limits.lines
     }
 
-    /// Whether stderr has taken nothing for `stall`.
+    /// Whether the sink has taken nothing for `stall`.
     fn is_stuck(&self, stall: Duration) -> bool {
         self.busy && self.progress.is_some_and(|t| t.elapsed() >= stall)
     }
@@ -416,37 +534,65 @@ impl State {
 }
 
 /// A bounded queue of output lines and the thread that writes it out.
-#[derive(Debug)]
-struct Queue {
+pub(crate) struct Queue<S: Sink> {
     limits: Limits,
-    state: Mutex<State>,
+    state: Mutex<State<S::To>>,
     /// Signalled when work arrives for an idle writer.
     work: Condvar,
     /// Signalled when the writer has written everything.
     drained: Condvar,
-    /// No writer thread could be started: callers write directly.
-    direct: bool,
+    /// Signalled when the writer has made room (for waiting relays).
+    room: tokio::sync::Notify,
+    /// No writer thread could be started: callers write to the sink
+    /// directly.
+    direct: Option<Mutex<S>>,
+    /// About how many bytes the writer takes for one batch.
+    batch: usize,
+    /// How long the writer waits, once work has come, for more to join
+    /// it in one batch (none for stderr: a line goes out at once).
+    linger: Duration,
 }
 
-impl Queue {
+impl<S: Sink> Queue<S> {
     /// Starts a writer thread that writes the queue to `sink`.
-    fn start(limits: Limits, sink: impl Write + Send + 'static) -> Arc<Queue> {
+    pub(crate) fn start(limits: Limits, sink: S) -> Arc<Queue<S>> {
+        Queue::start_batching(limits, sink, BATCH, Duration::ZERO)
+    }
+
+    /// [`Queue::start`], the writer taking about `batch` bytes at a time,
+    /// after waiting `linger` for more work to join what came (fewer,
+    /// bigger writes and wake-ups for a sink that can take them late).
+    pub(crate) fn start_batching(
+        limits: Limits,
+        sink: S,
+        batch: usize,
+        linger: Duration,
+    ) -> Arc<Queue<S>> {
         let new = |direct| Queue {
             limits,
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             drained: Condvar::new(),
+            room: tokio::sync::Notify::new(),
             direct,
+            batch,
+            linger,
         };
-        let queue = Arc::new(new(false));
+        let queue = Arc::new(new(None));
         let writer = queue.clone();
+        // The sink goes to the thread, or comes back if none can start.
+        let slot = Arc::new(Mutex::new(Some(sink)));
+        let given = slot.clone();
         // The writer must never take a signal meant for the program (the
         // scheduler relies on every thread blocking SIGTERM), so it starts
         // with every signal blocked; ours are restored right after.
         let old = SigSet::all().thread_swap_mask(SigmaskHow::SIG_BLOCK).ok();
-        let spawned = thread::Builder::new()
-            .name("output".into())
-            .spawn(move || writer.run_writer(sink));
+        let spawned = thread::Builder::new().name("output".into()).spawn(move || {
+            let sink = given.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(sink) = sink {
+                writer.run_writer(sink);
+            }
+        });
         if let Some(old) = old {
             // Restoring the mask we had cannot fail.
             let _restored = old.thread_set_mask();
@@ -454,44 +600,72 @@ impl Queue {
         match spawned {
             Ok(_) => queue,
             // A program out of threads (RLIMIT_NPROC) still gets its output.
-            Err(_) => Arc::new(new(true)),
+            Err(_) => {
+                let sink = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+                Arc::new(new(sink.map(Mutex::new)))
+            }
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<S::To>> {
         // Nothing panics while holding the lock; if something did, the
         // counters are still usable.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `text` (complete lines) unless that would pass the limits,
-    /// in which case its lines are counted as dropped at this point.
-    fn push(&self, text: Vec<u8>) {
-        let _done = self.enqueue(text, false);
+    /// Queues `text` (complete lines) for `to` unless that would pass the
+    /// limits, in which case its lines are counted as dropped at this point.
+    pub(crate) fn push_to(&self, to: S::To, text: Vec<u8>) {
+        let _done = self.enqueue(to, text, false);
     }
 
-    /// Queues a child's `text` if it fits in the children's part of the
-    /// queue; else drops it if stderr is stuck, or hands it back to be
-    /// tried again.
-    fn push_child(&self, text: Vec<u8>) -> Result<(), Vec<u8>> {
-        self.enqueue(text, true)
+    /// Queues a child's `text` for `to` if it fits in the children's part
+    /// of the queue; else drops it if the sink is stuck, or hands it back
+    /// to be tried again.
+    pub(crate) fn push_child_to(&self, to: S::To, text: Vec<u8>) -> Result<(), (S::To, Vec<u8>)> {
+        self.enqueue(to, text, true)
     }
 
-    /// [`Queue::push_child`], sleeping while it hands the lines back.
-    fn push_child_blocking(&self, mut text: Vec<u8>) {
-        while let Err(back) = self.push_child(text) {
-            text = back;
-            thread::sleep(RETRY_ROOM);
+    /// [`Queue::push_child_to`], waiting (asynchronously: the loop goes on)
+    /// while it hands the lines back.
+    pub(crate) async fn push_child_async(&self, mut to: S::To, mut text: Vec<u8>) {
+        loop {
+            let room = self.room.notified();
+            let mut room = std::pin::pin!(room);
+            // Registered before trying, so room made meanwhile is not missed.
+            room.as_mut().enable();
+            match self.push_child_to(to, text) {
+                Ok(()) => return,
+                Err(back) => (to, text) = back,
+            }
+            // Woken as soon as the writer makes room; the timeout is for a
+            // sink that has become stuck, whose lines are then dropped.
+            let _room_or_timeout = tokio::time::timeout(RETRY_ROOM, room).await;
         }
     }
 
-    fn enqueue(&self, text: Vec<u8>, child: bool) -> Result<(), Vec<u8>> {
-        if self.direct {
-            // Nothing sensible can be done if stderr itself is gone.
-            let _ignored = io::stderr().write_all(&text);
+    /// Has the writer hand its sink a batch (empty if there is no work)
+    /// soon, so that the sink acts on something it was told out of band
+    /// (the log files' reopen on SIGHUP).
+    pub(crate) fn poke(&self) {
+        let mut st = self.lock();
+        st.poked = true;
+        if st.idle {
+            st.idle = false;
+            self.work.notify_one();
+        }
+    }
+
+    fn enqueue(&self, to: S::To, text: Vec<u8>, child: bool) -> Result<(), (S::To, Vec<u8>)> {
+        if let Some(sink) = &self.direct {
+            let lines = memchr::memchr_iter(b'\n', &text).count().max(1);
+            let mut batch = vec![Entry::Lines { to, text, lines }];
+            let mut sink = sink.lock().unwrap_or_else(PoisonError::into_inner);
+            // Nothing sensible can be done if the sink itself fails.
+            let _ignored = sink.write(&mut batch, &|| {});
             return Ok(());
         }
-        let lines = text.iter().filter(|&&b| b == b'\n').count().max(1);
+        let lines = memchr::memchr_iter(b'\n', &text).count().max(1);
         let mut st = self.lock();
         let limits = if child {
             self.limits.for_children()
@@ -501,9 +675,9 @@ impl Queue {
         if st.fits(&text, lines, limits) {
             st.bytes += text.len();
             st.lines += lines;
-            st.items.push_back(Item::Lines { text, lines });
+            st.items.push_back(Item::Lines { to, text, lines });
         } else if child && !st.is_stuck(self.limits.stall) {
-            return Err(text);
+            return Err((to, text));
         } else {
             st.drop_lines(lines);
         }
@@ -515,7 +689,7 @@ impl Queue {
     }
 
     /// Waits until the queue is empty and written, at most `timeout`.
-    fn flush(&self, timeout: Duration) -> bool {
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut st = self.lock();
         while !st.items.is_empty() || st.busy {
@@ -534,14 +708,14 @@ impl Queue {
 
     /// The writer thread: takes batches off the queue and writes them; a
     /// stuck sink blocks only this thread.
-    fn run_writer(&self, mut sink: impl Write) {
-        let mut batch = Vec::with_capacity(BATCH);
+    fn run_writer(&self, mut sink: S) {
+        let mut batch = Vec::new();
         // Lines lost to failed writes, and why: said once a write works.
         let mut lost: Option<(u64, String)> = None;
         loop {
             let taken = self.take_batch(&mut batch, lost.as_ref());
             let progressed = || self.lock().progress = Some(Instant::now());
-            match write_all(&mut sink, &batch, progressed) {
+            match sink.write(&mut batch, &progressed) {
                 Ok(()) => lost = None,
                 Err(e) => {
                     let (count, _) = lost.get_or_insert_with(|| (0, e.to_string()));
@@ -549,9 +723,6 @@ impl Queue {
                 }
             }
             batch.clear();
-            if batch.capacity() > 4 * BATCH {
-                batch.shrink_to(BATCH);
-            }
             let mut st = self.lock();
             st.bytes -= taken.bytes;
             st.lines -= taken.lines;
@@ -559,45 +730,75 @@ impl Queue {
             if st.items.is_empty() {
                 self.drained.notify_all();
             }
+            drop(st);
+            self.room.notify_waiters();
         }
     }
 
-    /// Waits for work, then moves about [`BATCH`] bytes of it into `batch`,
-    /// after the notice about lines `lost` to failed writes, if any.
-    fn take_batch(&self, batch: &mut Vec<u8>, lost: Option<&(u64, String)>) -> Taken {
+    /// Waits for work (or a [`poke`](Queue::poke)), then moves about
+    /// [`BATCH`] bytes of it into `batch`, after the notice about lines
+    /// `lost` to failed writes, if any.
+    fn take_batch(&self, batch: &mut Vec<Entry<S::To>>, lost: Option<&(u64, String)>) -> Taken {
         if let Some((count, why)) = lost {
-            batch.extend(own_line(
+            batch.push(Entry::Notice(own_line(
                 "warn",
                 &format!("{count} output lines lost (writing stderr failed: {why})"),
-            ));
+            )));
         }
         let mut st = self.lock();
-        while st.items.is_empty() {
+        while st.items.is_empty() && !st.poked {
             st.idle = true;
             st = self.work.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
         st.idle = false;
+        st.poked = false;
         st.busy = true;
         st.progress = Some(Instant::now());
+        if !self.linger.is_zero() && st.bytes < self.batch {
+            // Busy meanwhile: pushes do not wake us, flushes wait for us.
+            drop(st);
+            thread::sleep(self.linger);
+            st = self.lock();
+        }
         let mut taken = Taken::default();
-        while batch.len() < BATCH {
+        while taken.bytes < self.batch {
             match st.items.pop_front() {
-                Some(Item::Lines { text, lines }) => {
-                    batch.extend_from_slice(&text);
+                Some(Item::Lines { to, text, lines }) => {
                     taken.bytes += text.len();
                     taken.lines += lines;
+                    batch.push(Entry::Lines { to, text, lines });
                 }
                 Some(Item::Dropped(n)) => {
-                    batch.extend(own_line(
+                    batch.push(Entry::Notice(own_line(
                         "warn",
                         &format!("{n} output lines dropped (stderr was not being read)"),
-                    ));
+                    )));
                     taken.dropped += n;
                 }
                 None => break,
             }
         }
         taken
+    }
+}
+
+impl<W: Write + Send + 'static> Queue<Stream<W>> {
+    /// [`Queue::push_to`] for a stream.
+    fn push(&self, text: Vec<u8>) {
+        self.push_to((), text);
+    }
+
+    /// [`Queue::push_child_to`] for a stream.
+    fn push_child(&self, text: Vec<u8>) -> Result<(), Vec<u8>> {
+        self.push_child_to((), text).map_err(|((), text)| text)
+    }
+
+    /// [`Queue::push_child`], sleeping while it hands the lines back.
+    fn push_child_blocking(&self, mut text: Vec<u8>) {
+        while let Err(back) = self.push_child(text) {
+            text = back;
+            thread::sleep(RETRY_ROOM);
+        }
     }
 }
 
@@ -612,7 +813,11 @@ struct Taken {
 
 /// `write_all` that also waits out a full non-blocking sink, and calls
 /// `progressed` after each write that took some bytes.
-fn write_all(sink: &mut impl Write, mut buf: &[u8], progressed: impl Fn()) -> io::Result<()> {
+pub(crate) fn write_all(
+    sink: &mut impl Write,
+    mut buf: &[u8],
+    progressed: &dyn Fn(),
+) -> io::Result<()> {
     while !buf.is_empty() {
         match sink.write(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -748,9 +953,9 @@ mod tests {
     }
 
     /// Pushes `first` and waits until the writer is blocked writing it.
-    fn stuck(limits: Limits, first: &str) -> (Arc<Queue>, Pipe) {
+    fn stuck(limits: Limits, first: &str) -> (Arc<Queue<Stream<Pipe>>>, Pipe) {
         let pipe = Pipe::shut();
-        let queue = Queue::start(limits, pipe.clone());
+        let queue = Queue::start(limits, Stream::new(pipe.clone()));
         queue.push(first.into());
         let deadline = Instant::now() + SOON;
         while !queue.lock().busy {
@@ -823,7 +1028,7 @@ mod tests {
                 lines: MAX_QUEUED_LINES,
                 stall: STALL,
             },
-            pipe.clone(),
+            Stream::new(pipe.clone()),
         );
         let mut want = String::new();
         for i in 0..10_000 {
@@ -848,7 +1053,7 @@ mod tests {
                 lines: 1000,
                 stall: SOON,
             },
-            sink,
+            Stream::new(sink),
         );
         for line in ["one\n", "two\n"] {
             queue.push(line.into());
@@ -888,7 +1093,7 @@ mod tests {
             lines: 1000,
             stall: SOON,
         };
-        let queue = Queue::start(limits, Slow(pipe.clone()));
+        let queue = Queue::start(limits, Stream::new(Slow(pipe.clone())));
         let mut want = String::new();
         for i in 0..300 {
             let line = format!("[w] {i:095}\n");

@@ -10,6 +10,7 @@
 mod args;
 mod event_loop;
 mod holds;
+mod logs;
 mod metrics;
 mod pidfiles;
 mod publish;

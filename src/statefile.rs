@@ -78,6 +78,10 @@ pub struct ProcessStatus {
     /// The last `STATUS=` text its live child sent on the notify socket.
     #[serde(default)]
     pub status_text: Option<String>,
+    /// Where its output goes, as the monitor resolved it when it last
+    /// started it: its log file's path, or `stderr`; `None` before that.
+    #[serde(default)]
+    pub log: Option<String>,
 }
 
 /// How a process last ended: `code` or `signal`, when, after how long.

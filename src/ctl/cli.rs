@@ -135,6 +135,13 @@ Examples:
   ncolony ctl events web --since 1h
   ncolony ctl events -n 20 --follow")]
     Events(EventsArgs),
+    /// Print the last lines of a process's log file (with --log-dir or a
+    /// "log" key), and with -f what follows, across rotations.
+    #[command(after_help = "\
+Examples:
+  ncolony ctl --config /srv/colony/config --messages /srv/colony/messages tail web
+  ncolony ctl tail web -n 100 -f")]
+    Tail(TailArgs),
 }
 
 /// Arguments of `ncolony ctl events`.
@@ -154,6 +161,19 @@ pub(crate) struct EventsArgs {
     /// Print each event as its JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `ncolony ctl tail`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct TailArgs {
+    /// The process name.
+    pub name: String,
+    /// How many lines to print.
+    #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10)]
+    pub lines: usize,
+    /// Keep printing what is appended, across rotations, until interrupted.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
 }
 
 /// `30s`, `10m`, `2h`, `1d`, or a number of seconds.
@@ -531,6 +551,53 @@ fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Writes raw bytes (a log file's lines, undecoded) to stdout; whether the
+/// reader is still there (a closed pipe, `| head`, is its choice, not a
+/// failure).
+fn print_bytes(bytes: &[u8]) -> anyhow::Result<bool> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        other => other.context("writing to stdout").map(|()| true),
+    }
+}
+
+/// `ctl tail`: where the process's output goes, its last lines, then (with
+/// -f) what is appended.
+fn tail(places: &Places, state: Option<&Path>, t: &TailArgs) -> anyhow::Result<()> {
+    let path = match super::process_log(places, state, &t.name)? {
+        super::ProcessLog::File(path) => path,
+        super::ProcessLog::Stderr => anyhow::bail!(
+            "{:?} has no log file: its output goes to the monitor's stderr (run the monitor \
+             with --log-dir, or give the process a \"log\" key, to have one)",
+            t.name
+        ),
+    };
+    let opened = match std::fs::File::open(&path) {
+        Ok(mut file) => {
+            let (text, end) = super::tail::last_lines_of(&mut file, t.lines)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if !print_bytes(&text)? {
+                return Ok(());
+            }
+            Some((file, end))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if t.follow {
+        let mut follow = super::tail::Follow::new(&path, opened);
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            let text = follow.poll();
+            if !text.is_empty() && !print_bytes(&text)? {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `ctl events`: the journal, filtered, then (with --follow) what comes.
 fn events(places: &Places, state: Option<&Path>, e: &EventsArgs) -> anyhow::Result<()> {
     let (all, bad) = super::events(places, state)?;
@@ -702,6 +769,7 @@ pub fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        CtlCommand::Tail(t) => tail(&places, args.state.as_deref(), &t)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -68,6 +68,7 @@ pub fn colony_status(places: &Places, state: Option<&Path>) -> Result<ColonyStat
                 ready: false,
                 waiting_for: Vec::new(),
                 status_text: None,
+                log: None,
             }
         })
         .collect();

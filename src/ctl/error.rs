@@ -107,6 +107,31 @@ pub enum CtlError {
         /// What it names from ctl's working directory, when that is known.
         absolute: Option<PathBuf>,
     },
+    /// The state directory has no status snapshot: no monitor has run there.
+    #[error(
+        "no status snapshot at {}: no monitor has run with this state directory, so where a \
+         process's output goes is not known",
+        path.display()
+    )]
+    NoSnapshot {
+        /// The snapshot's path.
+        path: PathBuf,
+    },
+    /// The status snapshot does not list the process.
+    #[error("no process named {name:?} in {}", path.display())]
+    NoSuchProcess {
+        /// The name as given.
+        name: String,
+        /// The snapshot.
+        path: PathBuf,
+    },
+    /// The monitor has not started the process yet, so where its output
+    /// goes is not known.
+    #[error("the monitor has not started {name:?} yet, so where its output goes is not known")]
+    LogNotKnown {
+        /// The name.
+        name: String,
+    },
     /// Reading or writing a file failed.
     #[error("{action} {}", path.display())]
     Io {

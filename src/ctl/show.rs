@@ -158,6 +158,7 @@ mod tests {
             ready,
             waiting_for: Vec::new(),
             status_text: None,
+            log: None,
         };
         let mut web = proc("web", "waiting", None, false);
         web.waiting_for = vec!["db".into(), "cache".into()];

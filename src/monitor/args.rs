@@ -52,6 +52,17 @@ pub struct MonitorArgs {
     /// `127.0.0.1:9100`, `[::1]:9100`; port 0 picks a free one, logged).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Write each process's output to DIR/NAME.log (stamped, rotated)
+    /// instead of the monitor's stderr; created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Rotate a process's log file before it would pass this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_max_bytes: u64,
+    /// Rotated log files kept per process (NAME.log.1 ... NAME.log.N); 0:
+    /// the file is replaced.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub log_backups: u32,
 }
 
 impl MonitorArgs {

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::args::MonitorArgs;
 use super::holds::HoldsRecord;
+use super::logs::{self, LogSettings};
 use super::metrics::Metrics;
 use super::pidfiles::PidFiles;
 use super::publish::{Clocks, Journal, StatusFile};
@@ -48,6 +49,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         fs::create_dir_all(dir).with_context(|| format!("--pid {}", dir.display()))?;
     }
     create_state_dir(&args.state_dir(), &[&args.config, &args.messages])?;
+    let logs = LogSettings::new(&args)?;
     // Before the first child exists: orphans of our children come to us.
     nix::sys::prctl::set_child_subreaper(true).context(
         "cannot become a child subreaper (prctl PR_SET_CHILD_SUBREAPER); \
@@ -58,7 +60,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<ExitCode> {
         .enable_time()
         .build()
         .context("starting the event loop")?;
-    let code = runtime.block_on(Shell::new(args, policy)?.run())?;
+    let code = runtime.block_on(Shell::new(args, policy, logs)?.run())?;
     Ok(ExitCode::from(code))
 }
 
@@ -89,13 +91,15 @@ struct Shell {
     readiness: Readiness,
     /// The service manager that started the monitor, if it asked to be told.
     systemd: Option<Systemd>,
+    /// Where each process's output goes (`--log-dir`, `"log"`).
+    logs: LogSettings,
     /// The state directory's lock, held for the monitor's life so that ctl
     /// can tell it runs.
     _lock: Option<nix::fcntl::Flock<fs::File>>,
 }
 
 impl Shell {
-    fn new(args: MonitorArgs, policy: Policy) -> anyhow::Result<Self> {
+    fn new(args: MonitorArgs, policy: Policy, logs: LogSettings) -> anyhow::Result<Self> {
         // Once: it raises the monitor's open-file limit, and remembers the
         // original for the children (the ready checks' too).
         let ctx = SpawnContext::init();
@@ -115,6 +119,7 @@ impl Shell {
             // Before any child starts: an address in use is fatal.
             metrics: args.metrics.map(Metrics::start).transpose()?,
             systemd: Systemd::from_env(),
+            logs,
             _lock: crate::statefile::hold_lock(&args.state_dir()),
             args,
         })
@@ -177,6 +182,7 @@ impl Shell {
                 _ = sigint.recv() => self.shutdown("SIGINT"),
                 _ = sighup.recv() => {
                     tracing::info!("SIGHUP: rescanning");
+                    crate::logfiles::reopen();
                     self.rescan(Dirty { config: true, messages: true });
                 }
                 dirty = watches.wait() => match dirty {
@@ -334,8 +340,10 @@ impl Shell {
                 tracing::info!(name = %name, pid = child.pid, "started");
                 self.readiness.started(&name, child.pid, spec);
                 let bytes = Arc::clone(self.log_bytes.entry(name.clone()).or_default());
+                let file = self.logs.resolve(&name, spec.log.as_ref());
+                self.status.set_log(&name, logs::shown(file.as_deref()));
                 self.relays
-                    .spawn(relay(name.to_string(), child.output, bytes));
+                    .spawn(relay(name.to_string(), child.output, bytes, file));
                 self.pid_files.write(&name, child.pid);
                 self.children.started(name.as_str(), child.pid);
                 self.monitor.handle(
@@ -495,6 +503,8 @@ impl Shell {
         let all = async { while self.relays.join_next().await.is_some() {} };
         // Not finishing in time only loses output of processes that outlive us.
         let _elapsed = tokio::time::timeout(Duration::from_millis(500), all).await;
+        // The loop has nothing left to do: waiting for the disk is fine now.
+        crate::logfiles::flush(Duration::from_secs(1));
     }
 }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
 use ncolony_core::monitor::view::{EventKind, LifeEvent, ProcView};
 use ncolony_core::monitor::{Exit, signal_name};
+use ncolony_core::spec::Name;
 use serde_json::{Map, Value, json};
 
 use crate::atomic::{Durability, replace};
@@ -89,6 +90,9 @@ pub(crate) struct StatusFile {
     /// The earliest next write.
     next: Instant,
     failing: Failing,
+    /// Where each name's output goes, as the shell resolved it at its last
+    /// start (a path, or `stderr`).
+    logs: std::collections::HashMap<Name, String>,
 }
 
 impl StatusFile {
@@ -101,6 +105,15 @@ impl StatusFile {
             pending: true,
             next: Instant::now(),
             failing: Failing::default(),
+            logs: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Records where `name`'s output goes (its log file, or `stderr`).
+    pub(crate) fn set_log(&mut self, name: &Name, log: String) {
+        if self.logs.get(name) != Some(&log) {
+            self.logs.insert(name.clone(), log);
+            self.pending = true;
         }
     }
 
@@ -127,7 +140,10 @@ impl StatusFile {
                 since: Some(self.since),
                 version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             },
-            processes: view().iter().map(|v| process(&clocks, v)).collect(),
+            processes: view()
+                .iter()
+                .map(|v| process(&clocks, v, self.logs.get(&v.name)))
+                .collect(),
         };
         let mut bytes = serde_json::to_vec(&status).expect("plain data serializes");
         bytes.push(b'\n');
@@ -147,7 +163,7 @@ impl StatusFile {
 }
 
 /// One name's status in the file's terms.
-fn process(clocks: &Clocks, v: &ProcView) -> ProcessStatus {
+fn process(clocks: &Clocks, v: &ProcView, log: Option<&String>) -> ProcessStatus {
     ProcessStatus {
         name: v.name.to_string(),
         state: v.state.as_str().to_owned(),
@@ -169,6 +185,7 @@ fn process(clocks: &Clocks, v: &ProcView) -> ProcessStatus {
         ready: v.ready,
         waiting_for: v.waiting_for.iter().map(|n| n.to_string()).collect(),
         status_text: v.status_text.clone(),
+        log: log.cloned(),
     }
 }
 

@@ -528,7 +528,12 @@ impl ExecProbe {
             pid: child.pid,
             exits: Arc::clone(&self.exits),
         };
-        tokio::spawn(relay(label, child.output, Arc::new(AtomicU64::new(0))));
+        tokio::spawn(relay(
+            label,
+            child.output,
+            Arc::new(AtomicU64::new(0)),
+            None,
+        ));
         let passed = match tokio::time::timeout(self.timeout, rx).await {
             Ok(Ok(status)) => {
                 if !status.is_success() {

@@ -1,6 +1,7 @@
 //! Child output: every line a child writes goes to stderr as `[NAME] line`,
 //! bytes passed through undecoded (or, in the JSON log format, as
-//! `{"ts","name","line"}` with invalid UTF-8 replaced), lines longer than
+//! `{"ts","name","line"}` with invalid UTF-8 replaced), or to the process's
+//! log file (stamped there: [`crate::logfiles`]), lines longer than
 //! [`MAX_LINE`] cut into pieces, and a partial last line flushed at EOF. Output is data, not logs:
 //! it bypasses `tracing`, but takes the same non-blocking queue
 //! ([`crate::logging`]), so a stuck stderr never stalls anything and lines
@@ -18,19 +19,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::net::unix::pipe;
 
+use crate::logfiles::{self, LogFile};
 use crate::logging;
 
 /// Longest line kept before it is written out in pieces (the monitor's and
 /// the scheduler's documented cap).
 pub(crate) const MAX_LINE: usize = 64 * 1024;
-/// Bytes read from one child before letting the rest of the loop run.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read from one child before letting the rest of the loop run: a
+/// whole pipe's worth (64 KiB by default), so a chatty child costs one read
+/// per pipeful.
+const READ_CHUNK: usize = 64 * 1024;
 
-/// Copies a child's output to stderr, line by line, until EOF (every writer,
-/// including grandchildren holding the pipe, has closed it). A partial last
-/// line is flushed at EOF. Every byte read is counted in `bytes` (a name's
-/// counter outlives its children: the metrics' `ncolony_log_bytes_total`).
-pub(crate) async fn relay(name: String, fd: OwnedFd, bytes: Arc<AtomicU64>) {
+/// Copies a child's output to stderr, or to its log `file` if it has one,
+/// line by line, until EOF (every writer, including grandchildren holding
+/// the pipe, has closed it). A partial last line is flushed at EOF. Every
+/// byte read is counted in `bytes` (a name's counter outlives its children:
+/// the metrics' `ncolony_log_bytes_total`).
+pub(crate) async fn relay(
+    name: String,
+    fd: OwnedFd,
+    bytes: Arc<AtomicU64>,
+    file: Option<Arc<LogFile>>,
+) {
     let rx = match pipe::Receiver::from_owned_fd(fd) {
         Ok(rx) => rx,
         Err(e) => {
@@ -38,17 +48,26 @@ pub(crate) async fn relay(name: String, fd: OwnedFd, bytes: Arc<AtomicU64>) {
             return;
         }
     };
-    let mut lines = Lines::new(&name, MAX_LINE);
+    // A file's lines are stamped by its writer, not prefixed here.
+    let mut lines = match file {
+        Some(_) => Lines::raw(MAX_LINE),
+        None => Lines::new(&name, MAX_LINE),
+    };
     loop {
         if rx.readable().await.is_err() {
             break;
         }
-        match read_chunk(&rx, &mut lines, &bytes) {
+        let read = if file.is_some() {
+            read_raw(&rx, &mut lines, &bytes)
+        } else {
+            read_chunk(&rx, &mut lines, &bytes)
+        };
+        match read {
             Ok(None) => break,
             Ok(Some(lines)) => {
-                // Waits only while stderr is slow, not stuck: the child then
-                // waits on its pipe, never the loop.
-                logging::write_child(lines).await;
+                // Waits only while stderr (or the disk) is slow, not stuck:
+                // the child then waits on its pipe, never the loop.
+                send(file.as_ref(), lines).await;
                 // Let other children and the supervisor run between chunks,
                 // so a chatty child never stalls the loop.
                 tokio::task::yield_now().await;
@@ -62,8 +81,25 @@ pub(crate) async fn relay(name: String, fd: OwnedFd, bytes: Arc<AtomicU64>) {
         }
     }
     if let Some(last) = lines.finish() {
-        logging::write_child(last).await;
+        send(file.as_ref(), last).await;
     }
+    if let Some(file) = file {
+        logfiles::end(file).await;
+    }
+}
+
+/// Hands complete lines to the log file's queue, or to stderr's.
+async fn send(file: Option<&Arc<LogFile>>, lines: Vec<u8>) {
+    match file {
+        Some(file) => logfiles::write(file, lines).await,
+        None => logging::write_child(lines).await,
+    }
+}
+
+/// A process's raw lines (each ending in `\n`, already cut) as stderr
+/// shows them: `[NAME] line`, or JSON lines.
+pub(crate) fn for_stderr(name: &str, raw: &[u8]) -> Vec<u8> {
+    Lines::new(name, usize::MAX).split(raw)
 }
 
 /// Copies a child's output to stderr as [`relay`] does, from a thread of
@@ -87,9 +123,9 @@ pub(crate) fn relay_blocking(name: &str, mut reader: impl Read) {
     }
 }
 
-/// Reads one chunk and returns its complete lines (`None` at EOF). The read
-/// buffer is shared by every relay on the thread rather than held in each
-/// task, so an idle child costs a few hundred bytes, not a buffer.
+/// Reads one chunk and returns its complete lines (`None` at EOF). The read buffer is shared by every relay on the thread
+/// rather than held in each task, so an idle child costs a few hundred
+/// bytes, not a buffer.
 fn read_chunk(
     rx: &pipe::Receiver,
     lines: &mut Lines,
@@ -103,6 +139,32 @@ fn read_chunk(
         bytes.fetch_add(n as u64, Ordering::Relaxed);
         Ok((n > 0).then(|| lines.split(&buf[..n])))
     })
+}
+
+/// [`read_chunk`] for a raw splitter (a log file's lines): reads straight
+/// into a chunk buffer after the held partial line, so that in the usual
+/// case the lines are handed on without being copied.
+fn read_raw(
+    rx: &pipe::Receiver,
+    lines: &mut Lines,
+    bytes: &AtomicU64,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = logging::buffer(lines.partial.len() + READ_CHUNK);
+    buf.extend_from_slice(&lines.partial);
+    let held = buf.len();
+    let n = match rx.try_read_buf(&mut buf) {
+        Ok(n) => n,
+        Err(e) => {
+            logging::recycle(buf);
+            return Err(e);
+        }
+    };
+    bytes.fetch_add(n as u64, Ordering::Relaxed);
+    if n == 0 {
+        logging::recycle(buf);
+        return Ok(None);
+    }
+    Ok(Some(lines.split_read(buf, held)))
 }
 
 /// Cuts one child's output into `PREFIX line` records (or JSON ones).
@@ -125,6 +187,17 @@ impl Lines {
         Self::with_format(name, max, logging::format())
     }
 
+    /// A splitter that leaves lines as they are (no prefix), cutting them
+    /// at `max` bytes: for a log file, whose writer stamps them.
+    pub(crate) fn raw(max: usize) -> Self {
+        Lines {
+            prefix: Vec::new(),
+            json: None,
+            partial: Vec::new(),
+            max: max.max(1),
+        }
+    }
+
     fn with_format(name: &str, max: usize, format: logging::LogFormat) -> Self {
         Lines {
             prefix: format!("[{name}] ").into_bytes(),
@@ -139,11 +212,22 @@ impl Lines {
     /// (one of exactly the cap is kept whole), so no record is longer and
     /// no more than the cap is ever held.
     pub(crate) fn split(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for piece in data.split_inclusive(|&b| b == b'\n') {
-            let (mut body, ended) = match piece.strip_suffix(b"\n") {
-                Some(body) => (body, true),
-                None => (piece, false),
+        if self.prefix.is_empty()
+            && self.json.is_none()
+            && let Some(out) = self.split_raw(data)
+        {
+            return out;
+        }
+        let mut out = logging::buffer(data.len() + data.len() / 8);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (mut body, ended) = match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    let body = &rest[..i];
+                    rest = &rest[i + 1..];
+                    (body, true)
+                }
+                None => (std::mem::take(&mut rest), false),
             };
             // More than fits: the line is over the cap, so a full piece goes out.
             while body.len() > self.max - self.partial.len() {
@@ -161,6 +245,83 @@ impl Lines {
             self.partial.shrink_to_fit();
         }
         out
+    }
+
+    /// [`Lines::split`] for a raw splitter of what `buf` holds past `held`,
+    /// its first `held` bytes being a copy of the partial line: in the
+    /// usual case (no line over the cap) `buf` itself, cut after its last
+    /// newline.
+    pub(crate) fn split_read(&mut self, mut buf: Vec<u8>, held: usize) -> Vec<u8> {
+        let fits = |buf: &[u8]| {
+            let data = &buf[held..];
+            let (Some(first), Some(last)) =
+                (memchr::memchr(b'\n', data), memchr::memrchr(b'\n', data))
+            else {
+                return None;
+            };
+            if held + first > self.max || data.len() - last - 1 > self.max {
+                return None;
+            }
+            if data.len() > self.max {
+                let from = first + 1;
+                let mut start = from;
+                for end in memchr::memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
+                    if end - start > self.max {
+                        return None;
+                    }
+                    start = end + 1;
+                }
+            }
+            Some(held + last + 1)
+        };
+        match (self.json.is_none() && self.prefix.is_empty())
+            .then(|| fits(&buf))
+            .flatten()
+        {
+            Some(end) => {
+                self.partial.clear();
+                self.partial.extend_from_slice(&buf[end..]);
+                buf.truncate(end);
+                buf
+            }
+            None => {
+                let out = self.split(&buf[held..]);
+                logging::recycle(buf);
+                out
+            }
+        }
+    }
+
+    /// [`Lines::split`] without a prefix, in the usual case of no line over
+    /// the cap: the complete lines in one copy. `None` (nothing taken) when
+    /// a line must be cut, or there is no complete line.
+    fn split_raw(&mut self, data: &[u8]) -> Option<Vec<u8>> {
+        let last = memchr::memrchr(b'\n', data)?;
+        let first = memchr::memchr(b'\n', data)?;
+        if self.partial.len() + first > self.max {
+            return None;
+        }
+        // Past the first newline, no line is longer than the chunk; look
+        // at each only if the chunk is longer than the cap.
+        if data.len() > self.max {
+            let from = first + 1;
+            let mut start = from;
+            for end in memchr::memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
+                if end - start > self.max {
+                    return None;
+                }
+                start = end + 1;
+            }
+        }
+        let tail = &data[last + 1..];
+        if tail.len() > self.max {
+            return None;
+        }
+        let mut out = logging::buffer(self.partial.len() + last + 1);
+        out.append(&mut self.partial);
+        out.extend_from_slice(&data[..=last]);
+        self.partial.extend_from_slice(tail);
+        Some(out)
     }
 
     /// Appends to `out` the held start of the line, then `rest`, as one record.
@@ -237,6 +398,36 @@ mod tests {
         let last = lines.finish().expect("the partial line");
         let last: serde_json::Value = serde_json::from_slice(&last).expect("a JSON line");
         assert_eq!(last["line"], "t");
+        assert_eq!(lines.finish(), None);
+    }
+
+    #[test]
+    fn raw_lines_are_kept_as_they_are_and_cut_at_the_cap() {
+        let mut lines = Lines::raw(4);
+        assert_eq!(lines.split(b"ab\ncd"), b"ab\n");
+        assert_eq!(lines.split(b"e\nfghij\nk"), b"cde\nfghi\nj\n");
+        assert_eq!(lines.split(b"lmnop"), b"klmn\n");
+        assert_eq!(lines.split(b"\n"), b"op\n");
+        assert_eq!(lines.split(b"abcd\n"), b"abcd\n");
+        assert_eq!(lines.split(b"x"), b"");
+        assert_eq!(lines.finish().as_deref(), Some(&b"x\n"[..]));
+    }
+
+    #[test]
+    fn split_read_is_split_without_the_copy() {
+        let mut lines = Lines::raw(4);
+        let read = |lines: &mut Lines, data: &[u8]| {
+            let mut buf = lines.partial.clone();
+            let held = buf.len();
+            buf.extend_from_slice(data);
+            lines.split_read(buf, held)
+        };
+        assert_eq!(read(&mut lines, b"ab\ncd"), b"ab\n");
+        assert_eq!(read(&mut lines, b"e\nfghij\nk"), b"cde\nfghi\nj\n");
+        assert_eq!(read(&mut lines, b"lmnop"), b"klmn\n");
+        assert_eq!(read(&mut lines, b"\n"), b"op\n");
+        assert_eq!(read(&mut lines, b"ab\nc"), b"ab\n");
+        assert_eq!(read(&mut lines, b"d\n"), b"cd\n");
         assert_eq!(lines.finish(), None);
     }
 

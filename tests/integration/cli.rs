@@ -229,6 +229,7 @@ const COMMANDS: &[&str] = &[
     "ctl validate",
     "ctl wait",
     "ctl events",
+    "ctl tail",
     "beatcheck",
     "httpcheck",
     "scheduler",

@@ -11,6 +11,7 @@ mod hostile_output;
 mod interop;
 mod log_format;
 mod log_lines;
+mod logs;
 mod metrics;
 mod monitor;
 mod order;
