@@ -252,28 +252,7 @@ impl Lines {
     /// usual case (no line over the cap) `buf` itself, cut after its last
     /// newline.
     pub(crate) fn split_read(&mut self, mut buf: Vec<u8>, held: usize) -> Vec<u8> {
-        let fits = |buf: &[u8]| {
-            let data = &buf[held..];
-            let (Some(first), Some(last)) =
-                (memchr::memchr(b'\n', data), memchr::memrchr(b'\n', data))
-            else {
-                return None;
-            };
-            if held + first > self.max || data.len() - last - 1 > self.max {
-                return None;
-            }
-            if data.len() > self.max {
-                let from = first + 1;
-                let mut start = from;
-                for end in memchr::memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
-                    if end - start > self.max {
-                        return None;
-                    }
-                    start = end + 1;
-                }
-            }
-            Some(held + last + 1)
-        };
+        let fits = |buf: &[u8]| uncut_end(held, &buf[held..], self.max).map(|end| held + end);
         match (self.json.is_none() && self.prefix.is_empty())
             .then(|| fits(&buf))
             .flatten()
@@ -296,30 +275,11 @@ impl Lines {
     /// the cap: the complete lines in one copy. `None` (nothing taken) when
     /// a line must be cut, or there is no complete line.
     fn split_raw(&mut self, data: &[u8]) -> Option<Vec<u8>> {
-        let last = memchr::memrchr(b'\n', data)?;
-        let first = memchr::memchr(b'\n', data)?;
-        if self.partial.len() + first > self.max {
-            return None;
-        }
-        // Past the first newline, no line is longer than the chunk; look
-        // at each only if the chunk is longer than the cap.
-        if data.len() > self.max {
-            let from = first + 1;
-            let mut start = from;
-            for end in memchr::memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
-                if end - start > self.max {
-                    return None;
-                }
-                start = end + 1;
-            }
-        }
-        let tail = &data[last + 1..];
-        if tail.len() > self.max {
-            return None;
-        }
-        let mut out = logging::buffer(self.partial.len() + last + 1);
+        let end = uncut_end(self.partial.len(), data, self.max)?;
+        let (lines, tail) = data.split_at(end);
+        let mut out = logging::buffer(self.partial.len() + lines.len());
         out.append(&mut self.partial);
-        out.extend_from_slice(&data[..=last]);
+        out.extend_from_slice(lines);
         self.partial.extend_from_slice(tail);
         Some(out)
     }
@@ -359,6 +319,31 @@ impl Lines {
         out.push(b'\n');
         Some(out)
     }
+}
+
+/// Where the complete lines of `data` end (just past its last newline),
+/// if none of them needs cutting at `max` bytes, counting the `held` bytes
+/// of a partial line before it, and what follows the last newline fits
+/// too; `None` when a line must be cut, or there is no complete line.
+fn uncut_end(held: usize, data: &[u8], max: usize) -> Option<usize> {
+    let first = memchr::memchr(b'\n', data)?;
+    let last = memchr::memrchr(b'\n', data)?;
+    if held + first > max || data.len() - last - 1 > max {
+        return None;
+    }
+    // Past the first newline, no line is longer than the chunk; look at
+    // each only if the chunk is longer than the cap.
+    if data.len() > max {
+        let from = first + 1;
+        let mut start = from;
+        for end in memchr::memchr_iter(b'\n', &data[from..]).map(|i| i + from) {
+            if end - start > max {
+                return None;
+            }
+            start = end + 1;
+        }
+    }
+    Some(last + 1)
 }
 
 #[cfg(test)]

@@ -499,6 +499,28 @@ fn id(map: &serde_json::Map<String, Value>, key: &str, problems: &mut Vec<String
     }
 }
 
+/// One problem for each field of the object `key` not in `known`, sorted:
+/// `"log" has an unknown field "pth" (known: "path", "max_bytes")`.
+fn unknown_fields(
+    key: &str,
+    fields: &serde_json::Map<String, Value>,
+    known: &[&str],
+    problems: &mut Vec<String>,
+) {
+    let mut unknown: Vec<&String> = fields
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    let listed: Vec<String> = known.iter().map(|k| format!("{k:?}")).collect();
+    for field in unknown {
+        problems.push(format!(
+            "{key:?} has an unknown field {field:?} (known: {})",
+            listed.join(", ")
+        ));
+    }
+}
+
 /// A JSON value's kind, for error messages.
 pub fn kind(v: &Value) -> &'static str {
     match v {

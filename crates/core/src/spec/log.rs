@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::kind;
+use super::{kind, unknown_fields};
 
 /// The `log` key: where a process's stdout and stderr go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,16 +43,7 @@ pub(super) fn parse(map: &Map<String, Value>, problems: &mut Vec<String>) -> Opt
         }
     };
     let before = problems.len();
-    let mut unknown: Vec<&String> = fields
-        .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()))
-        .collect();
-    unknown.sort();
-    for key in unknown {
-        problems.push(format!(
-            "\"log\" has an unknown field {key:?} (known: \"path\", \"max_bytes\", \"backups\")"
-        ));
-    }
+    unknown_fields("log", fields, FIELDS, problems);
     let path = match fields.get("path") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::settings::shown;
-use super::{Name, kind};
+use super::{Name, kind, unknown_fields};
 
 /// How a process announces it is ready (the `ready` key's one kind).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,14 +148,7 @@ fn ready(v: &Value, problems: &mut Vec<String>) -> Option<Ready> {
         return None;
     };
     let before = problems.len();
-    let mut unknown: Vec<&String> = fields
-        .keys()
-        .filter(|k| !FIELDS.contains(&k.as_str()))
-        .collect();
-    unknown.sort();
-    for field in unknown {
-        problems.push(format!("\"ready\" has an unknown field {field:?}"));
-    }
+    unknown_fields("ready", fields, &FIELDS, problems);
     let given: Vec<&str> = KINDS
         .into_iter()
         .filter(|k| fields.get(*k).is_some_and(|v| !v.is_null()))
@@ -508,7 +501,7 @@ mod tests {
             ),
             (
                 r#"{"notify": true, "perod": 2}"#,
-                r#""ready" has an unknown field "perod""#,
+                r#""ready" has an unknown field "perod" (known: "notify", "fd", "file", "tcp", "http", "exec", "period", "timeout")"#,
             ),
             (
                 r#"{"notify": false}"#,
