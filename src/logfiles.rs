@@ -29,7 +29,6 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::logging::{self, Entry, Limits, Queue, Sink};
-use crate::process::output;
 
 /// Bytes of lines the queue holds at most (children may fill three
 /// quarters of it; nothing else is queued here).
@@ -585,7 +584,7 @@ fn open(file: &LogFile) -> io::Result<(File, (u64, u64), u64)> {
 /// `[NAME] line` (or JSON), for when its file cannot be written.
 fn fallback(file: &LogFile, raw: &[u8]) {
     if !raw.is_empty() {
-        logging::write_child_blocking(output::for_stderr(&file.name, raw));
+        logging::write_child_blocking(logging::child_lines_for_stderr(&file.name, raw));
     }
 }
 

@@ -209,6 +209,67 @@ pub(crate) fn json_child(ts: Option<&str>, name: &str, line: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How a child's lines are written out: `[NAME] line` or JSON records on
+/// stderr (the log format's), or as they are (for a log file, whose writer
+/// stamps them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ChildRecords {
+    /// `[NAME] ` before each line.
+    Prefixed(Vec<u8>),
+    /// `{"ts","name","line"}` records for this name.
+    Json(String),
+    /// The bytes as they are.
+    Raw,
+}
+
+impl ChildRecords {
+    /// How `name`'s lines show on stderr in `format`.
+    pub(crate) fn for_stderr(name: &str, format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => ChildRecords::Prefixed(format!("[{name}] ").into_bytes()),
+            LogFormat::Json => ChildRecords::Json(name.to_owned()),
+        }
+    }
+
+    /// Appends to `out` one record of the line `head` then `rest` (without
+    /// its newline), and empties `head`.
+    pub(crate) fn push(&self, out: &mut Vec<u8>, head: &mut Vec<u8>, rest: &[u8]) {
+        match self {
+            ChildRecords::Json(name) => {
+                head.extend_from_slice(rest);
+                out.extend(json_child(json_ts().as_deref(), name, head));
+            }
+            ChildRecords::Prefixed(prefix) => {
+                out.extend_from_slice(prefix);
+                out.extend_from_slice(head);
+                out.extend_from_slice(rest);
+                out.push(b'\n');
+            }
+            ChildRecords::Raw => {
+                out.extend_from_slice(head);
+                out.extend_from_slice(rest);
+                out.push(b'\n');
+            }
+        }
+        head.clear();
+    }
+}
+
+/// A child's complete lines (each ending in `\n`) as stderr shows them.
+pub(crate) fn child_lines_for_stderr(name: &str, lines: &[u8]) -> Vec<u8> {
+    let records = ChildRecords::for_stderr(name, format());
+    let mut out = Vec::with_capacity(lines.len() + lines.len() / 4);
+    let mut head = Vec::new();
+    for line in lines.split_inclusive(|&b| b == b'\n') {
+        records.push(
+            &mut out,
+            &mut head,
+            line.strip_suffix(b"\n").unwrap_or(line),
+        );
+    }
+    out
+}
+
 /// A line of the program's own that is not a `tracing` event (its last
 /// word, the queue's notices): `text` as is, or a JSON line of `level`.
 fn own_line(level: &str, text: &str) -> Vec<u8> {

@@ -96,12 +96,6 @@ async fn send(file: Option<&Arc<LogFile>>, lines: Vec<u8>) {
     }
 }
 
-/// A process's raw lines (each ending in `\n`, already cut) as stderr
-/// shows them: `[NAME] line`, or JSON lines.
-pub(crate) fn for_stderr(name: &str, raw: &[u8]) -> Vec<u8> {
-    Lines::new(name, usize::MAX).split(raw)
-}
-
 /// Copies a child's output to stderr as [`relay`] does, from a thread of
 /// its own that may block (the scheduler has no event loop to keep free).
 pub(crate) fn relay_blocking(name: &str, mut reader: impl Read) {
@@ -170,9 +164,8 @@ fn read_raw(
 /// Cuts one child's output into `PREFIX line` records (or JSON ones).
 #[derive(Debug)]
 pub(crate) struct Lines {
-    prefix: Vec<u8>,
-    /// The child's name, when records are JSON lines.
-    json: Option<String>,
+    /// How each line is written out.
+    records: logging::ChildRecords,
     /// The start of a line whose newline has not come yet.
     partial: Vec<u8>,
     /// Longest line kept before it is cut.
@@ -191,8 +184,7 @@ impl Lines {
     /// at `max` bytes: for a log file, whose writer stamps them.
     pub(crate) fn raw(max: usize) -> Self {
         Lines {
-            prefix: Vec::new(),
-            json: None,
+            records: logging::ChildRecords::Raw,
             partial: Vec::new(),
             max: max.max(1),
         }
@@ -200,8 +192,7 @@ impl Lines {
 
     fn with_format(name: &str, max: usize, format: logging::LogFormat) -> Self {
         Lines {
-            prefix: format!("[{name}] ").into_bytes(),
-            json: (format == logging::LogFormat::Json).then(|| name.to_owned()),
+            records: logging::ChildRecords::for_stderr(name, format),
             partial: Vec::new(),
             max: max.max(1),
         }
@@ -212,8 +203,7 @@ impl Lines {
     /// (one of exactly the cap is kept whole), so no record is longer and
     /// no more than the cap is ever held.
     pub(crate) fn split(&mut self, data: &[u8]) -> Vec<u8> {
-        if self.prefix.is_empty()
-            && self.json.is_none()
+        if self.records == logging::ChildRecords::Raw
             && let Some(out) = self.split_raw(data)
         {
             return out;
@@ -253,7 +243,7 @@ impl Lines {
     /// newline.
     pub(crate) fn split_read(&mut self, mut buf: Vec<u8>, held: usize) -> Vec<u8> {
         let fits = |buf: &[u8]| uncut_end(held, &buf[held..], self.max).map(|end| held + end);
-        match (self.json.is_none() && self.prefix.is_empty())
+        match (self.records == logging::ChildRecords::Raw)
             .then(|| fits(&buf))
             .flatten()
         {
@@ -286,21 +276,7 @@ impl Lines {
 
     /// Appends to `out` the held start of the line, then `rest`, as one record.
     fn emit(&mut self, out: &mut Vec<u8>, rest: &[u8]) {
-        if let Some(name) = &self.json {
-            self.partial.extend_from_slice(rest);
-            out.extend(logging::json_child(
-                logging::json_ts().as_deref(),
-                name,
-                &self.partial,
-            ));
-            self.partial.clear();
-            return;
-        }
-        out.extend_from_slice(&self.prefix);
-        out.extend_from_slice(&self.partial);
-        out.extend_from_slice(rest);
-        out.push(b'\n');
-        self.partial.clear();
+        self.records.push(out, &mut self.partial, rest);
     }
 
     /// At EOF: the partial last line, prefixed and ended, if there is one.
@@ -308,15 +284,8 @@ impl Lines {
         if self.partial.is_empty() {
             return None;
         }
-        if self.json.is_some() {
-            let mut out = Vec::new();
-            self.emit(&mut out, &[]);
-            return Some(out);
-        }
-        let mut out = Vec::with_capacity(self.prefix.len() + self.partial.len() + 1);
-        out.extend_from_slice(&self.prefix);
-        out.append(&mut self.partial);
-        out.push(b'\n');
+        let mut out = Vec::with_capacity(self.partial.len() + 64);
+        self.emit(&mut out, &[]);
         Some(out)
     }
 }
