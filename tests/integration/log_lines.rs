@@ -51,3 +51,33 @@ fn log_lines_show_no_rust_debug_formatting() {
         );
     }
 }
+
+#[test]
+fn a_successful_exit_is_news_and_a_failure_a_warning() {
+    let c = Colony::new();
+    c.write_config(
+        "task",
+        r#"{"args": ["/bin/sh", "-c", "exit 0"], "restart": "never"}"#,
+    );
+    c.write_config(
+        "broken",
+        r#"{"args": ["/bin/sh", "-c", "exit 3"], "restart": "never"}"#,
+    );
+    let m = c.monitor(&["--frequency", "600"]);
+    m.wait_log("exited (exit code 0)");
+    m.wait_log("exited (exit code 3)");
+    let log = m.log();
+    let line = |what: &str| {
+        log.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in:\n{log}"))
+            .to_owned()
+    };
+    let ok = line("exited (exit code 0)");
+    let failed = line("exited (exit code 3)");
+    assert!(ok.contains(" INFO ") && ok.contains("task"), "{ok}");
+    assert!(
+        failed.contains(" WARN ") && failed.contains("broken"),
+        "{failed}"
+    );
+}

@@ -854,7 +854,11 @@ impl Ctx<'_> {
         let lived = self.now.saturating_duration_since(since);
         let (delay, then) = self.after_death(status, false, lived, delay, spec);
         if !group_alive {
-            tracing::warn!(name = %self.name, pid = pid.0, "exited ({status})");
+            if spec.lifecycle.is_success(status) {
+                tracing::info!(name = %self.name, pid = pid.0, "exited ({status})");
+            } else {
+                tracing::warn!(name = %self.name, pid = pid.0, "exited ({status})");
+            }
             return self.finish(then, delay);
         }
         self.leaves_group(pid, status);
@@ -898,8 +902,7 @@ impl Ctx<'_> {
                 if spec.lifecycle.essential {
                     self.ended = Some(status);
                 }
-                let ok = !failed
-                    && matches!(status, Exit::Code(code) if spec.lifecycle.success_exit_codes.contains(&code));
+                let ok = !failed && spec.lifecycle.is_success(status);
                 (delay, Then::Exited { ok })
             }
             None => (delay, Then::Remove),

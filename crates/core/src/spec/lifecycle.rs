@@ -75,10 +75,16 @@ impl Lifecycle {
     /// Whether an exit with `status` is restarted.
     pub fn restarts(&self, status: Exit) -> bool {
         match (self.restart, status) {
-            (Restart::Always, _) | (Restart::OnFailure, Exit::Signal(_)) => true,
-            (Restart::OnFailure, Exit::Code(code)) => !self.success_exit_codes.contains(&code),
+            (Restart::Always, _) => true,
+            (Restart::OnFailure, _) => !self.is_success(status),
             (Restart::Never, _) => false,
         }
+    }
+
+    /// Whether `status` is a success: an exit with one of
+    /// `success_exit_codes` (never a signal).
+    pub fn is_success(&self, status: Exit) -> bool {
+        matches!(status, Exit::Code(code) if self.success_exit_codes.contains(&code))
     }
 
     /// Reads the keys from a config object, pushing one problem per bad key.
