@@ -64,10 +64,20 @@ const SPARE_MAX: usize = 128 << 10;
 
 static SPARES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
+/// The smallest buffer [`buffer`] takes from the spares.
+const SPARE_MIN: usize = 16 << 10;
+
 /// An empty buffer for a chunk of lines, one written before if there is
 /// one: a chatty child's chunks then cost no allocation (and no fresh
 /// pages to fault in) each.
+///
+/// The queues count a chunk's bytes, not its capacity: a small chunk gets
+/// a buffer of its own size, never a spare, so that queued small chunks
+/// cannot hold many times the queue's bound.
 pub(crate) fn buffer(capacity: usize) -> Vec<u8> {
+    if capacity < SPARE_MIN {
+        return Vec::with_capacity(capacity);
+    }
     let spare = SPARES.lock().unwrap_or_else(PoisonError::into_inner).pop();
     match spare {
         Some(mut buf) => {

@@ -251,6 +251,14 @@ impl Lines {
                 self.partial.clear();
                 self.partial.extend_from_slice(&buf[end..]);
                 buf.truncate(end);
+                if buf.capacity() > 4 * buf.len().max(4096) {
+                    // A short read: the queue counts bytes, not the chunk's
+                    // capacity, so a few lines are copied out of it and the
+                    // chunk is reused.
+                    let lines = buf.clone();
+                    logging::recycle(buf);
+                    return lines;
+                }
                 buf
             }
             None => {
@@ -383,6 +391,20 @@ mod tests {
         assert_eq!(read(&mut lines, b"ab\nc"), b"ab\n");
         assert_eq!(read(&mut lines, b"d\n"), b"cd\n");
         assert_eq!(lines.finish(), None);
+    }
+
+    #[test]
+    fn a_short_read_is_not_queued_in_a_whole_chunk() {
+        let mut lines = Lines::raw(MAX_LINE);
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        buf.extend_from_slice(b"one line\n");
+        let out = lines.split_read(buf, 0);
+        assert_eq!(out, b"one line\n");
+        // The queue counts the bytes: what it holds is about that much.
+        assert!(out.capacity() < 4096, "{}", out.capacity());
+        logging::recycle(Vec::with_capacity(READ_CHUNK));
+        let small = logging::buffer(100);
+        assert!(small.capacity() < 4096, "{}", small.capacity());
     }
 
     #[test]
