@@ -351,24 +351,17 @@ impl Files {
             users.push(Arc::clone(file));
         }
         match open(file) {
-            Ok((handle, id, size)) => {
-                if self.failed.remove(&file.path).is_some() {
-                    tracing::info!(
-                        name = %file.name,
-                        "log file {}: writing to it again",
-                        file.path.display()
-                    );
-                }
-                Some(Open {
-                    file: handle,
-                    id,
-                    size,
-                    pending: Vec::new(),
-                    checked: true,
-                    rotate_after: None,
-                    users,
-                })
-            }
+            // A failed path recovers at its first write, not at its open: a
+            // full disk lets the file open, and fails the write.
+            Ok((handle, id, size)) => Some(Open {
+                file: handle,
+                id,
+                size,
+                pending: Vec::new(),
+                checked: true,
+                rotate_after: None,
+                users,
+            }),
             Err(e) => {
                 self.failed_on(file, &e);
                 None
@@ -403,12 +396,29 @@ impl Files {
         let Some(open) = self.open.get_mut(path) else {
             return;
         };
-        if let Err((e, lost)) = write_out(open) {
-            let open = self.open.remove(path).expect("looked up above");
-            if let Some(file) = open.users.first() {
-                self.failed_on(file, &e);
-                fallback(file, &lost);
+        let writes = !open.pending.is_empty();
+        match write_out(open) {
+            Ok(()) if writes => self.written(path),
+            Ok(()) => {}
+            Err((e, lost)) => {
+                let open = self.open.remove(path).expect("looked up above");
+                if let Some(file) = open.users.first() {
+                    self.failed_on(file, &e);
+                    fallback(file, &lost);
+                }
             }
+        }
+    }
+
+    /// `path` was written: if it had failed, it has recovered (logged).
+    fn written(&mut self, path: &Path) {
+        if self.failed.remove(path).is_some() {
+            let name = self
+                .open
+                .get(path)
+                .and_then(|open| open.users.first())
+                .map_or("", |file| file.name.as_str());
+            tracing::info!(name = %name, "log file {}: writing to it again", path.display());
         }
     }
 

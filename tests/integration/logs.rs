@@ -8,6 +8,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -319,6 +320,71 @@ fn an_unwritable_log_goes_to_stderr_until_it_can_be_written() {
     all.extend(&in_file);
     let want: Vec<u64> = (0..all.len() as u64).collect();
     assert_eq!(all, want, "lines were lost");
+}
+
+/// A small tmpfs mounted on a fresh directory, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: PathBuf, size: &str) -> Tmpfs {
+        require_root("mounting a small tmpfs to fill");
+        fs::create_dir_all(&at).expect("mkdir");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&at)
+            .output()
+            .expect("running mount");
+        assert!(out.status.success(), "mount: {out:?}");
+        Tmpfs(at)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .output();
+    }
+}
+
+#[test]
+fn a_full_disk_is_logged_once_and_its_recovery_when_space_comes_back() {
+    let c = Colony::new();
+    let disk = Tmpfs::mount(c.tmp.path().join("small"), "64k");
+    let file = disk.0.join("w.log");
+    // 100 KiB at once fills the disk, then a tick a line.
+    let script = format!("seq 1 20000; {}", ticker(50));
+    c.write_config(
+        "w",
+        &serde_json::json!({
+            "args": ["/bin/sh", "-c", script],
+            "log": {"path": file.to_str().expect("UTF-8")},
+        })
+        .to_string(),
+    );
+    let m = c.monitor(&[]);
+    let error = format!("log file {}: No space left on device", file.display());
+    m.wait_log(&error);
+    // Retried every second: the file opens, its write fails; one line says so.
+    assert!(
+        stays(Duration::from_millis(2500), || m
+            .log()
+            .matches(&error)
+            .count()
+            == 1),
+        "logged more than once:\n{}",
+        m.log()
+    );
+    assert!(!m.log().contains("writing to it again"), "{}", m.log());
+    fs::remove_file(&file).expect("rm");
+    m.wait_log(&format!("log file {}: writing to it again", file.display()));
+    assert!(
+        wait_until(SOON, || !ticks(bodies(&file).iter().map(String::as_str))
+            .is_empty()),
+        "w.log: {:?}",
+        fs::read_to_string(&file)
+    );
 }
 
 #[test]
