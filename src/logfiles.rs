@@ -550,12 +550,18 @@ fn shift(path: &Path, backups: u32) -> io::Result<()> {
 /// path that is not a regular file is refused: rotating `/dev/null` would
 /// rename it.
 fn open(file: &LogFile) -> io::Result<(File, (u64, u64), u64)> {
+    // Refused before it is opened: opening a device can do something (a
+    // tape rewinds); the check after the open is for a path swapped between.
+    if let Ok(meta) = fs::metadata(&file.path) {
+        not_regular(&meta)?;
+    }
     let open = || {
         OpenOptions::new()
             .append(true)
             .create(true)
-            // A FIFO must not block the writer (ENXIO without a reader).
-            .custom_flags(nix::libc::O_NONBLOCK)
+            // A FIFO must not block the writer (ENXIO without a reader), nor
+            // a terminal become the monitor's controlling one.
+            .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
             .open(&file.path)
     };
     let handle = match open() {
@@ -574,20 +580,28 @@ fn open(file: &LogFile) -> io::Result<(File, (u64, u64), u64)> {
         other => other?,
     };
     let meta = handle.metadata()?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        let what = if kind.is_fifo() {
-            "a FIFO"
-        } else if kind.is_char_device() || kind.is_block_device() {
-            "a device"
-        } else if kind.is_socket() {
-            "a socket"
-        } else {
-            "not a regular file"
-        };
-        return Err(io::Error::other(format!("is {what}, not a regular file")));
-    }
+    not_regular(&meta)?;
     Ok((handle, (meta.dev(), meta.ino()), meta.len()))
+}
+
+/// An error naming what `meta` is, unless it is a regular file.
+fn not_regular(meta: &fs::Metadata) -> io::Result<()> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        return Ok(());
+    }
+    let what = if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    };
+    Err(io::Error::other(format!("is {what}, not a regular file")))
 }
 
 /// Writes `raw` lines of `file`'s process to the monitor's stderr, as
@@ -610,6 +624,22 @@ mod tests {
             backups,
             create_under: Some(dir.to_owned()),
         })
+    }
+
+    #[test]
+    fn a_device_or_a_directory_is_refused_naming_what_it_is() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (path, what) in [
+            (PathBuf::from("/dev/null"), "is a device"),
+            (dir.path().to_owned(), "is a directory"),
+        ] {
+            let file = LogFile {
+                path,
+                ..(*log_file(dir.path(), 100, 1)).clone()
+            };
+            let error = open(&file).err().expect("refused");
+            assert!(error.to_string().starts_with(what), "{error}");
+        }
     }
 
     fn write(files: &mut Files, file: &Arc<LogFile>, text: &str) {
