@@ -81,34 +81,46 @@ pub fn last_lines(path: &Path, n: usize) -> Result<Vec<u8>, CtlError> {
 }
 
 /// The last `n` lines of `file` and the offset they end at (its size when
-/// read), reading back from the end a block at a time.
+/// read), reading back from the end a block at a time: each block is
+/// searched once, and the blocks are joined once at the end.
 pub(crate) fn last_lines_of(file: &mut File, n: usize) -> io::Result<(Vec<u8>, u64)> {
     let end = file.seek(SeekFrom::End(0))?;
+    if n == 0 {
+        return Ok((Vec::new(), end));
+    }
+    // Newest first; the lines start in the last one at `from`.
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut from = 0;
+    let mut newlines = 0;
     let mut start = end;
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        // The line ends in the tail, its last newline (a complete last
-        // line's) not counted: a line starts after the (n)th before it.
-        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
-        let newlines: Vec<usize> = memchr::memrchr_iter(b'\n', body).take(n).collect();
-        if n == 0 {
-            return Ok((Vec::new(), end));
-        }
-        if newlines.len() == n {
-            let from = newlines[n - 1] + 1;
-            return Ok((tail.split_off(from), end));
-        }
-        if start == 0 {
-            return Ok((tail, end));
-        }
+    while start > 0 {
         let size = BLOCK.min(start);
         start -= size;
         let mut block = vec![0; usize::try_from(size).expect("a block fits in memory")];
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut block)?;
-        block.extend_from_slice(&tail);
-        tail = block;
+        // A line starts after the (n)th newline before the end; the file's
+        // last newline (a complete last line's) is not counted.
+        let body = match blocks.is_empty() {
+            true => block.strip_suffix(b"\n").unwrap_or(&block),
+            false => &block[..],
+        };
+        let found = memchr::memrchr_iter(b'\n', body).find(|_| {
+            newlines += 1;
+            newlines == n
+        });
+        blocks.push(block);
+        if let Some(at) = found {
+            from = at + 1;
+            break;
+        }
     }
+    let mut text = Vec::new();
+    for (i, block) in blocks.iter().enumerate().rev() {
+        let skip = if i + 1 == blocks.len() { from } else { 0 };
+        text.extend_from_slice(&block[skip..]);
+    }
+    Ok((text, end))
 }
 
 /// Follows a log file as it grows, across rotations: the file held open is
