@@ -637,7 +637,7 @@ mod tests {
                 path,
                 ..(*log_file(dir.path(), 100, 1)).clone()
             };
-            let error = open(&file).err().expect("refused");
+            let error = open(&file).expect_err("refused");
             assert!(error.to_string().starts_with(what), "{error}");
         }
     }
