@@ -102,8 +102,10 @@ impl NotifySocket {
         let fd = self.socket.as_raw_fd();
         let read = self.socket.try_io(Interest::READABLE, || {
             let mut iov = [IoSliceMut::new(buf)];
-            // Room for the credentials and a few passed fds (to close them).
-            let mut cmsg = nix::cmsg_space!(nix::libc::ucred, [std::os::fd::RawFd; 16]);
+            // Room for the credentials and as many fds as one datagram can
+            // pass (the kernel's SCM_MAX_FD): none is ever cut off, and all
+            // are closed.
+            let mut cmsg = nix::cmsg_space!(nix::libc::ucred, [std::os::fd::RawFd; 253]);
             let msg = recvmsg::<UnixAddr>(
                 fd,
                 &mut iov,
@@ -112,7 +114,16 @@ impl NotifySocket {
             )
             .map_err(io::Error::from)?;
             let mut pid = None;
-            for c in msg.cmsgs().map_err(io::Error::from)? {
+            // Control data cut off anyway: no credentials to trust, so the
+            // datagram is dropped (no pid).
+            let Ok(cmsgs) = msg.cmsgs() else {
+                return Ok(Datagram {
+                    pid: None,
+                    truncated: true,
+                    len: msg.bytes,
+                });
+            };
+            for c in cmsgs {
                 match c {
                     ControlMessageOwned::ScmCredentials(cred) => pid = Some(cred.pid()),
                     ControlMessageOwned::ScmRights(fds) => {
@@ -285,6 +296,54 @@ mod tests {
             [Word::Notice(Notice::Status(s))] => assert!(s.len() <= MAX_STATUS),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn passed_fds_are_all_closed_however_many() {
+        use nix::sys::socket::{ControlMessage, sendmsg};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let socket = NotifySocket::bind(dir.path()).expect("bind");
+            let client = UnixDatagram::unbound().expect("client");
+            // Fds of a file no other test opens, counted by what they name.
+            let passed = dir.path().join("passed");
+            std::fs::write(&passed, "").expect("write");
+            let files: Vec<std::fs::File> = (0..200)
+                .map(|_| std::fs::File::open(&passed).expect("open"))
+                .collect();
+            let fds: Vec<std::os::fd::RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+            let open_fds = || {
+                std::fs::read_dir("/proc/self/fd")
+                    .expect("fds")
+                    .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter(|target| *target == passed)
+                    .count()
+            };
+            let before = open_fds();
+            assert_eq!(before, 200);
+            let addr = UnixAddr::new(dir.path().join(SOCKET_FILE).as_path()).expect("address");
+            for _ in 0..5 {
+                sendmsg(
+                    client.as_raw_fd(),
+                    &[std::io::IoSlice::new(b"READY=1")],
+                    &[ControlMessage::ScmRights(&fds)],
+                    MsgFlags::empty(),
+                    Some(&addr),
+                )
+                .expect("sendmsg");
+            }
+            let mut buf = vec![0; MAX_DATAGRAM];
+            socket.readable().await.expect("readable");
+            for _ in 0..5 {
+                let d = socket.try_recv(&mut buf).expect("recv").expect("a datagram");
+                assert_eq!(&buf[..d.len], b"READY=1");
+            }
+            assert_eq!(open_fds(), before, "passed fds left open");
+        });
     }
 
     #[test]
