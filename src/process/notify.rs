@@ -56,7 +56,9 @@ impl NotifySocket {
     /// `@ncolony-notify-PID` (said in a log line). Must be called inside
     /// the event loop's runtime.
     pub(crate) fn bind(dir: &Path) -> io::Result<Self> {
-        let path = dir.join(SOCKET_FILE);
+        // Children run in other directories, and clients take only an
+        // absolute path (or an abstract name).
+        let path = std::path::absolute(dir)?.join(SOCKET_FILE);
         let (std_socket, address) = if path.as_os_str().len() <= SUN_PATH_MAX {
             // Only a socket is ever replaced: anything else there is not ours.
             if let Ok(meta) = std::fs::symlink_metadata(&path)
@@ -296,6 +298,23 @@ mod tests {
             [Word::Notice(Notice::Status(s))] => assert!(s.len() <= MAX_STATUS),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_relative_state_directory_still_gives_an_absolute_address() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let cwd = std::env::current_dir().expect("cwd");
+            let up = "../".repeat(cwd.components().count() - 1);
+            let relative = Path::new(&up).join(dir.path().strip_prefix("/").expect("absolute"));
+            assert!(relative.is_relative());
+            let socket = NotifySocket::bind(&relative).expect("bind");
+            assert!(socket.address().starts_with('/'), "{}", socket.address());
+        });
     }
 
     #[test]
