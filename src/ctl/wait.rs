@@ -38,7 +38,8 @@ pub fn wait(
     names: &[String],
     timeout: Option<Duration>,
 ) -> Result<Waited, CtlError> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A timeout past what the clock can hold is no limit.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let found = look(places, state, names)?;
         if found.is_ready() {
