@@ -306,6 +306,10 @@ impl Shell {
         if self.monitor.take_changed() {
             self.status.changed();
             if let Some(systemd) = &mut self.systemd {
+                // An essential process's end shuts down from within the core.
+                if self.monitor.is_shutting_down() {
+                    systemd.stopping();
+                }
                 systemd.update(&self.monitor.view());
             }
         }

@@ -11,6 +11,7 @@ use crate::process::notify::SdNotify;
 pub(crate) struct Systemd {
     sender: SdNotify,
     ready_sent: bool,
+    stopping_sent: bool,
     status: Option<String>,
 }
 
@@ -21,6 +22,7 @@ impl Systemd {
         Some(Systemd {
             sender: SdNotify::new(&value)?,
             ready_sent: false,
+            stopping_sent: false,
             status: None,
         })
     }
@@ -28,7 +30,9 @@ impl Systemd {
     /// Tells what changed in `view` (called after a change, at most once
     /// per loop wake-up).
     pub(crate) fn update(&mut self, view: &[ProcView]) {
-        if !self.ready_sent && view.iter().all(is_settled) {
+        // Never READY=1 once stopping: the processes stopped since are
+        // settled, not ready.
+        if !self.ready_sent && !self.stopping_sent && view.iter().all(is_settled) {
             self.sender.send("READY=1");
             self.ready_sent = true;
         }
@@ -44,9 +48,13 @@ impl Systemd {
         }
     }
 
-    /// The monitor begins to shut down.
+    /// The monitor begins to shut down (a signal, or an essential
+    /// process's end); said once.
     pub(crate) fn stopping(&mut self) {
-        self.sender.send("STOPPING=1");
+        if !self.stopping_sent {
+            self.stopping_sent = true;
+            self.sender.send("STOPPING=1");
+        }
     }
 }
 

@@ -358,7 +358,10 @@ mod tests {
             let mut buf = vec![0; MAX_DATAGRAM];
             socket.readable().await.expect("readable");
             for _ in 0..5 {
-                let d = socket.try_recv(&mut buf).expect("recv").expect("a datagram");
+                let d = socket
+                    .try_recv(&mut buf)
+                    .expect("recv")
+                    .expect("a datagram");
                 assert_eq!(&buf[..d.len], b"READY=1");
             }
             assert_eq!(open_fds(), before, "passed fds left open");

@@ -530,6 +530,47 @@ fn the_monitor_tells_its_own_notify_socket_when_the_colony_is_ready_and_stopping
 }
 
 #[test]
+fn an_essential_end_tells_the_manager_stopping_and_never_ready_after() {
+    let c = Colony::new();
+    let sd = c.tmp.path().join("sd.sock");
+    let manager = UnixDatagram::bind(&sd).expect("bind the manager's socket");
+    manager
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    // db never says it is ready; the essential task ends the colony first.
+    config(
+        &c,
+        "db",
+        &json!({"args": ["/bin/sleep", "1000"], "ready": {"notify": true}}),
+    );
+    config(
+        &c,
+        "task",
+        &json!({"args": ["/bin/sh", "-c", "sleep 0.3"], "restart": "never", "essential": true}),
+    );
+    let mut cmd = ncolony();
+    cmd.arg("monitor")
+        .arg("--config")
+        .arg(&c.config)
+        .arg("--messages")
+        .arg(&c.messages)
+        .env("NOTIFY_SOCKET", &sd);
+    let mut m = Monitor::spawn(cmd);
+    assert_eq!(m.wait_exit(WAIT), Some(Some(0)), "{}", m.log());
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = manager.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(
+        got.iter().filter(|g| *g == "STOPPING=1").count(),
+        1,
+        "{got:?}"
+    );
+    assert!(!got.iter().any(|g| g == "READY=1"), "{got:?}");
+}
+
+#[test]
 fn an_empty_colony_under_a_manager_is_ready_at_once() {
     let c = Colony::new();
     let sd: PathBuf = c.tmp.path().join("sd.sock");
