@@ -173,7 +173,7 @@ impl Readiness {
                 None => return,
             },
             ReadyKind::File(path) => {
-                let path = relative_to(spec, path);
+                let path = PathBuf::from(path);
                 self.set.spawn(poll(told, period, move || {
                     let path = path.clone();
                     async move {
@@ -382,14 +382,6 @@ impl Readiness {
 /// Whether `pid` is in the process group `group` leads.
 fn in_group(pid: i32, group: i32) -> bool {
     getpgid(Some(nix::unistd::Pid::from_raw(pid))).is_ok_and(|g| g.as_raw() == group)
-}
-
-/// A relative `ready.file` is in the process's `cwd`, as the process sees it.
-fn relative_to(spec: &ProcSpec, path: &str) -> PathBuf {
-    match &spec.cwd {
-        Some(dir) if !Path::new(path).is_absolute() => Path::new(dir).join(path),
-        _ => PathBuf::from(path),
-    }
 }
 
 /// The process's own settings (environment, uid/gid, cwd, limits...) with
