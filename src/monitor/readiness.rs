@@ -219,6 +219,7 @@ impl Readiness {
                     spec: probe_spec(spec, command),
                     timeout,
                     exits: Arc::clone(&self.probes),
+                    warned: Arc::default(),
                 };
                 self.set.spawn(poll(told, period, move || {
                     let probe = probe.clone();
@@ -476,6 +477,9 @@ struct ExecProbe {
     spec: Arc<ProcSpec>,
     timeout: Duration,
     exits: ProbeExits,
+    /// Whether this start's checks have warned already: a check that keeps
+    /// failing the same way is one line per start, the rest at debug.
+    warned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Kills a probe's process group if the probe is dropped (aborted because
@@ -501,13 +505,22 @@ impl Drop for Running {
 }
 
 impl ExecProbe {
+    /// Whether a warning now is this start's first.
+    fn first_warning(&self) -> bool {
+        !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether the command exited 0 within the timeout.
     async fn run(&self) -> bool {
         let label = format!("{} ready", self.name);
         let child = match spawn(&self.ctx, &self.name, &self.spec, Extra::default()) {
             Ok(child) => child,
             Err(e) => {
-                tracing::warn!(name = %self.name, "cannot run the ready check: {e}");
+                if self.first_warning() {
+                    tracing::warn!(name = %self.name, "cannot run the ready check: {e}");
+                } else {
+                    tracing::debug!(name = %self.name, "cannot run the ready check: {e}");
+                }
                 return false;
             }
         };
@@ -535,12 +548,15 @@ impl ExecProbe {
             }
             Ok(Err(_)) => false,
             Err(_) => {
-                tracing::warn!(
-                    name = %self.name,
+                let what = format!(
                     "ready check pid={} still running after {:?}; killed",
-                    child.pid,
-                    self.timeout
+                    child.pid, self.timeout
                 );
+                if self.first_warning() {
+                    tracing::warn!(name = %self.name, "{what}");
+                } else {
+                    tracing::debug!(name = %self.name, "{what}");
+                }
                 false
             }
         };

@@ -380,6 +380,29 @@ fn a_hung_exec_check_is_killed_after_the_timeout_and_the_start_fails() {
 }
 
 #[test]
+fn an_exec_check_that_cannot_run_is_one_warning_per_start() {
+    let c = Colony::new();
+    config(
+        &c,
+        "nocheck",
+        &json!({"args": ["/bin/sleep", "1000"],
+                "ready": {"exec": ["/nonexistent/check"], "period": 0.1, "timeout": 2}}),
+    );
+    let m = c.monitor(&[]);
+    // About twenty tries before the start times out.
+    assert!(
+        wait_until(WAIT, || !events(&c, "nocheck", "ready_timeout").is_empty()),
+        "no ready_timeout"
+    );
+    let log = m.log();
+    assert_eq!(
+        log.matches("cannot run the ready check").count(),
+        1,
+        "{log}"
+    );
+}
+
+#[test]
 fn a_ready_timeout_stops_the_process_and_counts_as_a_failed_start() {
     let c = Colony::new();
     config(
