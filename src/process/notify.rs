@@ -60,11 +60,21 @@ impl NotifySocket {
         // absolute path (or an abstract name).
         let path = std::path::absolute(dir)?.join(SOCKET_FILE);
         let (std_socket, address) = if path.as_os_str().len() <= SUN_PATH_MAX {
-            // Only a socket is ever replaced: anything else there is not ours.
+            // Only a dead socket is ever replaced (a monitor's that is gone):
+            // anything else there is not ours, and a live one is another
+            // monitor's on the same state directory.
             if let Ok(meta) = std::fs::symlink_metadata(&path)
                 && meta.file_type().is_socket()
             {
-                std::fs::remove_file(&path)?;
+                match UnixDatagram::unbound()?.connect(&path) {
+                    Ok(()) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AddrInUse,
+                            "another monitor listens there",
+                        ));
+                    }
+                    Err(_) => std::fs::remove_file(&path)?,
+                }
             }
             let socket = UnixDatagram::bind(&path)?;
             // Children may run as any user; the sender check is the
@@ -314,6 +324,27 @@ mod tests {
             assert!(relative.is_relative());
             let socket = NotifySocket::bind(&relative).expect("bind");
             assert!(socket.address().starts_with('/'), "{}", socket.address());
+        });
+    }
+
+    #[test]
+    fn a_dead_socket_is_replaced_and_a_live_one_left_alone() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let first = NotifySocket::bind(dir.path()).expect("bind");
+            let error = NotifySocket::bind(dir.path()).err().map(|e| e.kind());
+            assert_eq!(error, Some(io::ErrorKind::AddrInUse));
+            // The first still hears its children.
+            let client = UnixDatagram::unbound().expect("client");
+            client.send_to(b"READY=1", first.address()).expect("send");
+            drop(first);
+            // Gone, its file left behind: the next monitor takes the path.
+            assert!(dir.path().join(SOCKET_FILE).exists());
+            NotifySocket::bind(dir.path()).expect("a dead socket is replaced");
         });
     }
 
