@@ -333,6 +333,11 @@ pub struct Monitor {
     deferred: BTreeMap<Name, Event>,
     /// The ordered stop's dependents, by name (cycles left out).
     order: HashMap<Name, Vec<Name>>,
+    /// The reverse of `order`: each dependent's deferred names, which it
+    /// holds back. Fixed when the stop begins, as `order` is: a config
+    /// edited or removed meanwhile (which changes `after`) must not lose
+    /// a deferred name its turn.
+    holds_back: HashMap<Name, Vec<Name>>,
     /// Deferred names to look at again.
     release_checks: VecDeque<Name>,
 }
@@ -359,6 +364,7 @@ impl Monitor {
             rechecks: VecDeque::new(),
             deferred: BTreeMap::new(),
             order: HashMap::new(),
+            holds_back: HashMap::new(),
             release_checks: VecDeque::new(),
         }
     }
@@ -501,6 +507,7 @@ impl Monitor {
                     self.step(now, name, event);
                 }
                 self.order.clear();
+                self.holds_back.clear();
                 let names: Vec<Name> = self.procs.keys().cloned().collect();
                 for name in names {
                     self.step(now, name, Event::Kill);
@@ -554,6 +561,7 @@ impl Monitor {
             }
         }
         let mut order: HashMap<Name, Vec<Name>> = HashMap::new();
+        let mut holds_back: HashMap<Name, Vec<Name>> = HashMap::new();
         for name in self.deferred.keys() {
             for dep in graph(name) {
                 let same = component
@@ -561,10 +569,15 @@ impl Monitor {
                     .is_some_and(|c| component.get(dep) == Some(c));
                 if self.deferred.contains_key(dep) && !same {
                     order.entry(dep.clone()).or_default().push(name.clone());
+                    holds_back
+                        .entry(name.clone())
+                        .or_default()
+                        .push(dep.clone());
                 }
             }
         }
         self.order = order;
+        self.holds_back = holds_back;
         for name in &names {
             self.settle(name);
         }
@@ -604,6 +617,7 @@ impl Monitor {
                 }
                 if self.deferred.is_empty() {
                     self.order.clear();
+                    self.holds_back.clear();
                 }
             } else {
                 break;
@@ -1099,12 +1113,13 @@ impl Monitor {
             self.release_checks.push_back(name.clone());
         }
         if !self.deferred.is_empty()
-            && let Some(after) = self.after.get(&name)
+            && let Some(held) = self.holds_back.get(&name)
         {
-            // One of the dependents an ordered stop waits out moved on.
+            // One of the dependents an ordered stop waits out moved on
+            // (by the stop's order, not the live `after`: its config may
+            // have changed or gone since).
             self.release_checks.extend(
-                after
-                    .iter()
+                held.iter()
                     .filter(|dep| self.deferred.contains_key(*dep))
                     .cloned(),
             );

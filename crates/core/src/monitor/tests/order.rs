@@ -718,3 +718,43 @@ fn the_view_says_who_is_ready() {
     h.feed(notice("plain", plain, Notice::Reloading));
     assert!(h.view_of("plain").ready);
 }
+
+#[test]
+fn a_dependent_removed_during_a_shutdown_still_releases_its_dependency() {
+    let mut h = chain3();
+    let (db, api, web, solo) = (h.pid("db"), h.pid("api"), h.pid("web"), h.pid("solo"));
+    assert_eq!(
+        signals(&h.feed(Input::Shutdown)),
+        [(solo, Sig::Term), (web, Sig::Term)]
+    );
+    // web's config goes while it stops: the order of the stop in progress
+    // is the one it began with.
+    assert!(signals(&h.feed(Input::Config(Change::Removed { name: name("web") }))).is_empty());
+    h.exit(solo);
+    assert_eq!(signals(&h.exit(web)), [(api, Sig::Term)]);
+    assert_eq!(signals(&h.exit(api)), [(db, Sig::Term)]);
+    assert_eq!(exits(&h.exit(db)), [0]);
+}
+
+#[test]
+fn a_dependent_edited_during_restart_all_still_releases_its_dependency() {
+    let mut h = chain3();
+    let (db, api, web, solo) = (h.pid("db"), h.pid("api"), h.pid("web"), h.pid("solo"));
+    assert_eq!(
+        signals(&h.feed(msg(Message::RestartAll))),
+        [(solo, Sig::Term), (web, Sig::Term)]
+    );
+    // web drops its after while it stops.
+    assert!(signals(&h.feed(changed("web", ""))).is_empty());
+    h.exit(solo);
+    let acts = h.exit(web);
+    assert_eq!(
+        spawns(&acts),
+        ["web"],
+        "no after any more: it starts at once"
+    );
+    assert_eq!(signals(&acts), [(api, Sig::Term)]);
+    assert_eq!(signals(&h.exit(api)), [(db, Sig::Term)]);
+    assert_eq!(spawns(&h.exit(db)), ["db", "api"]);
+    assert_eq!(h.state("api"), State::Running);
+}
