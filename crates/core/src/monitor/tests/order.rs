@@ -758,3 +758,48 @@ fn a_dependent_edited_during_restart_all_still_releases_its_dependency() {
     assert_eq!(spawns(&h.exit(db)), ["db", "api"]);
     assert_eq!(h.state("api"), State::Running);
 }
+
+#[test]
+fn configs_outside_a_known_cycle_do_not_search_the_colony_again() {
+    let n = 1000;
+    let ring = |i: usize| format!("p{i:04}");
+    let mut h = Harness::new();
+    for i in 0..n {
+        let deps = if i == 0 {
+            String::new()
+        } else {
+            after(&[&ring(i - 1)])
+        };
+        h.feed(conf(&ring(i), &deps));
+    }
+    h.feed(changed("p0000", &after(&[&ring(n - 1)])));
+    let cycle = problem(&h, "p0500").expect("in the ring");
+    assert!(cycle.starts_with("after: p0000 -> p0999 -> p0998"));
+    let scans = h.m.cycle_scans;
+    // A thousand unrelated configs come, change, go bad and go: none is in
+    // the ring, none closes a cycle, so none costs a pass over the colony.
+    for i in 0..n {
+        assert_eq!(spawns(&h.feed(conf(&format!("u{i:04}"), ""))).len(), 1);
+    }
+    for i in 0..n / 10 {
+        h.feed(changed(&format!("u{i:04}"), r#", "env": {"X": "1"}"#));
+        h.feed(invalid(&format!("u{:04}", i + 100)));
+        h.feed(Input::Config(Change::Removed {
+            name: name(&format!("u{:04}", i + 200)),
+        }));
+    }
+    assert_eq!(h.m.cycle_scans, scans, "no pass over the colony");
+    assert_eq!(problem(&h, "p0500"), Some(cycle.clone()));
+    assert_eq!(h.state("u0999"), State::Running);
+    // A file that closes a new cycle is still found ...
+    h.feed(conf("x", &after(&["y"])));
+    h.feed(conf("y", &after(&["x"])));
+    assert_eq!(problem(&h, "x").as_deref(), Some("after: x -> y -> x"));
+    assert_eq!(problem(&h, "p0500"), Some(cycle));
+    // ... and an edit or a removal in a known one still breaks it.
+    h.feed(Input::Config(Change::Removed { name: name("y") }));
+    assert_eq!(problem(&h, "x"), None);
+    h.feed(changed("p0000", ""));
+    assert_eq!(problem(&h, "p0500"), None);
+    assert_eq!(h.state("p0999"), State::Running);
+}
