@@ -803,3 +803,25 @@ fn configs_outside_a_known_cycle_do_not_search_the_colony_again() {
     assert_eq!(problem(&h, "p0500"), None);
     assert_eq!(h.state("p0999"), State::Running);
 }
+
+#[test]
+fn stopping_before_ready_keeps_the_ready_timeout() {
+    let mut h = Harness::new();
+    h.feed(conf("db", NOTIFY));
+    h.feed(conf("web", &after(&["db"])));
+    let pid = h.pid("db");
+    h.advance(SEC);
+    // STOPPING=1 before READY=1, and then it hangs: its ready timeout
+    // still stops it, so that its dependents do not wait forever.
+    assert!(h.feed(notice("db", pid, Notice::Stopping)).is_empty());
+    assert!(!h.view_of("db").ready);
+    assert_eq!(h.m.poll_timeout(), Some(h.now + 4 * SEC));
+    assert_eq!(signals(&h.advance(4 * SEC)), [(pid, Sig::Term)]);
+    let kinds: Vec<EventKind> = events(&mut h).into_iter().map(|(_, k)| k).collect();
+    assert!(kinds.contains(&EventKind::ReadyTimeout { pid }));
+    assert_eq!(h.state("web"), State::Waiting);
+    // Its restart, ready this time, lets web start.
+    assert!(spawns(&h.exit_with(pid, Exit::Signal(15))).is_empty());
+    assert_eq!(spawns(&h.advance(SEC)), ["db"]);
+    assert_eq!(spawns(&h.ready("db")), ["web"]);
+}
