@@ -958,9 +958,11 @@ impl Ctx<'_> {
     /// What its live child said: `READY=1` makes it ready (and arms its
     /// watchdog); `WATCHDOG=1`, once ready, pushes the watchdog's deadline;
     /// `RELOADING=1` makes it not ready until `READY=1` again, within its
-    /// `ready.timeout`, as systemd does; `STOPPING=1` makes it not ready,
-    /// with no deadline (its exit follows). A notice for another pid is
-    /// stale.
+    /// `ready.timeout`, as systemd does; `STOPPING=1` makes it not ready
+    /// and turns its watchdog off (its exit follows), but a child not
+    /// ready yet keeps its ready timeout: one that says it and hangs is
+    /// still stopped, and its dependents do not wait forever. A notice for
+    /// another pid is stale.
     #[allow(clippy::too_many_arguments)]
     fn notice(
         &mut self,
@@ -996,12 +998,20 @@ impl Ctx<'_> {
                     deadline: spec.order.ready.as_ref().map(|r| now + r.timeout),
                 }
             }
-            Notice::Stopping if health.ready || health.deadline.is_some() => {
+            Notice::Stopping if health.ready => {
                 tracing::info!(name = %self.name, pid = pid.0, "stopping of its own accord (STOPPING=1)");
                 Health {
                     ready: false,
                     deadline: None,
                 }
+            }
+            Notice::Stopping if health.deadline.is_some() => {
+                tracing::info!(
+                    name = %self.name,
+                    pid = pid.0,
+                    "stopping of its own accord (STOPPING=1) before READY=1; its ready timeout still holds"
+                );
+                health
             }
             Notice::Ready
             | Notice::Watchdog

@@ -4,7 +4,7 @@
 //! Tarjan's strongly connected components, iterative (a chain 1000 deep
 //! must not overflow the stack), in time linear in names plus edges.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use super::Name;
@@ -32,10 +32,12 @@ impl fmt::Display for AfterCycle {
         if let Some(first) = self.path.first() {
             write!(f, "{first}")?;
         }
+        // A set: a ring of thousands is named in linear time.
+        let on_path: HashSet<&Name> = self.path.iter().collect();
         let off: Vec<&str> = self
             .members
             .iter()
-            .filter(|m| !self.path.contains(m))
+            .filter(|m| !on_path.contains(m))
             .map(Name::as_str)
             .collect();
         if !off.is_empty() {

@@ -718,3 +718,110 @@ fn the_view_says_who_is_ready() {
     h.feed(notice("plain", plain, Notice::Reloading));
     assert!(h.view_of("plain").ready);
 }
+
+#[test]
+fn a_dependent_removed_during_a_shutdown_still_releases_its_dependency() {
+    let mut h = chain3();
+    let (db, api, web, solo) = (h.pid("db"), h.pid("api"), h.pid("web"), h.pid("solo"));
+    assert_eq!(
+        signals(&h.feed(Input::Shutdown)),
+        [(solo, Sig::Term), (web, Sig::Term)]
+    );
+    // web's config goes while it stops: the order of the stop in progress
+    // is the one it began with.
+    assert!(signals(&h.feed(Input::Config(Change::Removed { name: name("web") }))).is_empty());
+    h.exit(solo);
+    assert_eq!(signals(&h.exit(web)), [(api, Sig::Term)]);
+    assert_eq!(signals(&h.exit(api)), [(db, Sig::Term)]);
+    assert_eq!(exits(&h.exit(db)), [0]);
+}
+
+#[test]
+fn a_dependent_edited_during_restart_all_still_releases_its_dependency() {
+    let mut h = chain3();
+    let (db, api, web, solo) = (h.pid("db"), h.pid("api"), h.pid("web"), h.pid("solo"));
+    assert_eq!(
+        signals(&h.feed(msg(Message::RestartAll))),
+        [(solo, Sig::Term), (web, Sig::Term)]
+    );
+    // web drops its after while it stops.
+    assert!(signals(&h.feed(changed("web", ""))).is_empty());
+    h.exit(solo);
+    let acts = h.exit(web);
+    assert_eq!(
+        spawns(&acts),
+        ["web"],
+        "no after any more: it starts at once"
+    );
+    assert_eq!(signals(&acts), [(api, Sig::Term)]);
+    assert_eq!(signals(&h.exit(api)), [(db, Sig::Term)]);
+    assert_eq!(spawns(&h.exit(db)), ["db", "api"]);
+    assert_eq!(h.state("api"), State::Running);
+}
+
+#[test]
+fn configs_outside_a_known_cycle_do_not_search_the_colony_again() {
+    let n = 1000;
+    let ring = |i: usize| format!("p{i:04}");
+    let mut h = Harness::new();
+    for i in 0..n {
+        let deps = if i == 0 {
+            String::new()
+        } else {
+            after(&[&ring(i - 1)])
+        };
+        h.feed(conf(&ring(i), &deps));
+    }
+    h.feed(changed("p0000", &after(&[&ring(n - 1)])));
+    let cycle = problem(&h, "p0500").expect("in the ring");
+    assert!(cycle.starts_with("after: p0000 -> p0999 -> p0998"));
+    let scans = h.m.cycle_scans;
+    // A thousand unrelated configs come, change, go bad and go: none is in
+    // the ring, none closes a cycle, so none costs a pass over the colony.
+    for i in 0..n {
+        assert_eq!(spawns(&h.feed(conf(&format!("u{i:04}"), ""))).len(), 1);
+    }
+    for i in 0..n / 10 {
+        h.feed(changed(&format!("u{i:04}"), r#", "env": {"X": "1"}"#));
+        h.feed(invalid(&format!("u{:04}", i + 100)));
+        h.feed(Input::Config(Change::Removed {
+            name: name(&format!("u{:04}", i + 200)),
+        }));
+    }
+    assert_eq!(h.m.cycle_scans, scans, "no pass over the colony");
+    assert_eq!(problem(&h, "p0500"), Some(cycle.clone()));
+    assert_eq!(h.state("u0999"), State::Running);
+    // A file that closes a new cycle is still found ...
+    h.feed(conf("x", &after(&["y"])));
+    h.feed(conf("y", &after(&["x"])));
+    assert_eq!(problem(&h, "x").as_deref(), Some("after: x -> y -> x"));
+    assert_eq!(problem(&h, "p0500"), Some(cycle));
+    // ... and an edit or a removal in a known one still breaks it.
+    h.feed(Input::Config(Change::Removed { name: name("y") }));
+    assert_eq!(problem(&h, "x"), None);
+    h.feed(changed("p0000", ""));
+    assert_eq!(problem(&h, "p0500"), None);
+    assert_eq!(h.state("p0999"), State::Running);
+}
+
+#[test]
+fn stopping_before_ready_keeps_the_ready_timeout() {
+    let mut h = Harness::new();
+    h.feed(conf("db", NOTIFY));
+    h.feed(conf("web", &after(&["db"])));
+    let pid = h.pid("db");
+    h.advance(SEC);
+    // STOPPING=1 before READY=1, and then it hangs: its ready timeout
+    // still stops it, so that its dependents do not wait forever.
+    assert!(h.feed(notice("db", pid, Notice::Stopping)).is_empty());
+    assert!(!h.view_of("db").ready);
+    assert_eq!(h.m.poll_timeout(), Some(h.now + 4 * SEC));
+    assert_eq!(signals(&h.advance(4 * SEC)), [(pid, Sig::Term)]);
+    let kinds: Vec<EventKind> = events(&mut h).into_iter().map(|(_, k)| k).collect();
+    assert!(kinds.contains(&EventKind::ReadyTimeout { pid }));
+    assert_eq!(h.state("web"), State::Waiting);
+    // Its restart, ready this time, lets web start.
+    assert!(spawns(&h.exit_with(pid, Exit::Signal(15))).is_empty());
+    assert_eq!(spawns(&h.advance(SEC)), ["db"]);
+    assert_eq!(spawns(&h.ready("db")), ["web"]);
+}
