@@ -23,6 +23,8 @@ pub enum ProcessLog {
 /// How much of a file is read at a time, back from its end, to find its
 /// last lines.
 const BLOCK: u64 = 64 << 10;
+/// How far back `-f` looks for the file it held among the backups.
+const MAX_BACKUPS_LOOKED_AT: u32 = 1000;
 
 /// Where `name`'s output goes, from the status snapshot in the state
 /// directory (`state`, default `MESSAGES/.ncolony`): the running monitor's,
@@ -164,12 +166,41 @@ impl Follow {
         let mut out = self.drain();
         if current.is_some() && !same {
             // Rotated, replaced or created: the old file is read to its end
-            // above; the new one from its start.
+            // above; the backups rotated since it (more than one rotation
+            // between two polls) whole, oldest first; then the new one from
+            // its start.
+            if let Some(held) = open {
+                for newer in self.rotated_since(&held) {
+                    if let Ok(mut bytes) = std::fs::read(&newer) {
+                        out.append(&mut bytes);
+                    }
+                }
+            }
             self.file = File::open(&self.path).ok();
             self.pos = 0;
             out.append(&mut self.drain());
         }
         out
+    }
+
+    /// The backups (`PATH.1`, `PATH.2`, ...) newer than the file `held`
+    /// now is, oldest first; none if `held` is not among them (deleted,
+    /// or moved elsewhere).
+    fn rotated_since(&self, held: &std::fs::Metadata) -> Vec<PathBuf> {
+        let backup = |i: u32| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{i}"));
+            PathBuf::from(name)
+        };
+        for k in 1..=MAX_BACKUPS_LOOKED_AT {
+            let Ok(meta) = std::fs::metadata(backup(k)) else {
+                return Vec::new();
+            };
+            if (meta.dev(), meta.ino()) == (held.dev(), held.ino()) {
+                return (1..k).rev().map(backup).collect();
+            }
+        }
+        Vec::new()
     }
 
     fn drain(&mut self) -> Vec<u8> {
@@ -238,5 +269,16 @@ mod tests {
         std::fs::write(&path, "").expect("truncate");
         append(&path, "5\n");
         assert_eq!(follow.poll(), b"5\n");
+        // Two rotations between polls: the one in between is read too.
+        let backup = |i| dir.path().join(format!("w.log.{i}"));
+        append(&path, "6\n");
+        std::fs::rename(backup(1), backup(2)).expect("rotate");
+        std::fs::rename(&path, backup(1)).expect("rotate");
+        append(&path, "7\n");
+        std::fs::rename(backup(2), backup(3)).expect("rotate");
+        std::fs::rename(backup(1), backup(2)).expect("rotate");
+        std::fs::rename(&path, backup(1)).expect("rotate");
+        append(&path, "8\n");
+        assert_eq!(follow.poll(), b"6\n7\n8\n");
     }
 }
