@@ -436,6 +436,9 @@ pub(crate) fn spawn(
             cmd.pre_exec(move || Err(exec.exec()));
         }
     }
+    if let Some((_, target)) = notify_fd {
+        reserve_fd(target);
+    }
     let child = cmd.spawn().map_err(|error| match Step::decode(&error) {
         Some((step, errno)) => SpawnError::Setup {
             step: step.describe(spec),
@@ -626,9 +629,39 @@ fn resolve(arg0: &str, path: Option<&std::ffi::OsStr>) -> Result<PathBuf, SpawnE
     }
 }
 
+/// Keeps fd `n` taken in the monitor, if nothing holds it, by a
+/// close-on-exec `/dev/null` kept for good: std's own error pipe, made for
+/// each spawn, could otherwise get that number, and the child's `dup2` of
+/// its notification fd onto it would cut std's report of a failed exec.
+fn reserve_fd(n: i32) {
+    // SAFETY: F_GETFD only reads an fd's flags.
+    if unsafe { libc::fcntl(n, libc::F_GETFD) } != -1 {
+        return;
+    }
+    // Opened close-on-exec, as std opens every file.
+    let Ok(null) = std::fs::File::open("/dev/null") else {
+        return;
+    };
+    // SAFETY: onto a number nothing holds; what it makes is never closed.
+    unsafe { libc::dup3(null.as_raw_fd(), n, libc::O_CLOEXEC) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_fd_number_is_reserved_close_on_exec() {
+        let n = 987;
+        // SAFETY: reads the flags of a number this test owns.
+        let flags = || unsafe { libc::fcntl(n, libc::F_GETFD) };
+        assert_eq!(flags(), -1, "fd {n} is free before");
+        reserve_fd(n);
+        assert_eq!(flags(), libc::FD_CLOEXEC);
+        // Taken already: left as it is.
+        reserve_fd(n);
+        assert_eq!(flags(), libc::FD_CLOEXEC);
+    }
 
     #[test]
     fn resolve_uses_the_given_path() {
