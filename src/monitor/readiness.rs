@@ -56,7 +56,8 @@ pub(crate) struct Readiness {
     socket: Option<NotifySocket>,
     /// The live children whose config says `notify`: pid -> name.
     notify: HashMap<i32, Name>,
-    /// Pids a child named in `MAINPID=` while in its group: pid -> child.
+    /// The pid each child last named in `MAINPID=` while in its group:
+    /// main pid -> child (one a child).
     main_pids: HashMap<i32, i32>,
     /// The read end of the notification fd of the start under way.
     pending_fd: Option<OwnedFd>,
@@ -233,6 +234,7 @@ impl Readiness {
     /// `pid` was reaped: what listened to it or probed it stops.
     pub(crate) fn exited(&mut self, pid: i32) {
         self.notify.remove(&pid);
+        self.main_pids.remove(&pid);
         self.main_pids.retain(|_, child| *child != pid);
         if let Some(task) = self.tasks.remove(&pid) {
             task.abort();
@@ -352,6 +354,8 @@ impl Readiness {
                     notice,
                 }),
                 Word::MainPid(main) if main == child || in_group(main, child) => {
+                    // One main pid a child, as systemd keeps: the last said.
+                    self.main_pids.retain(|_, c| *c != child);
                     if main != child {
                         self.main_pids.insert(main, child);
                     }
@@ -562,5 +566,43 @@ impl ExecProbe {
         };
         drop(running);
         passed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_keeps_one_main_pid_the_last_it_named() {
+        let mut readiness = Readiness::new(SpawnContext::init());
+        // This test process's group stands for a notify child's; a sleep
+        // started here is another member of it.
+        let group = getpgid(None).expect("getpgid").as_raw();
+        let me = std::process::id() as i32;
+        let mut other = std::process::Command::new("/bin/sleep")
+            .arg("10")
+            .spawn()
+            .expect("sleep");
+        let other_pid = other.id() as i32;
+        readiness
+            .notify
+            .insert(group, Name::new("web").expect("a name"));
+        let mut say = |readiness: &mut Readiness, text: &str| {
+            readiness.buf[..text.len()].copy_from_slice(text.as_bytes());
+            let d = Datagram {
+                pid: Some(me),
+                truncated: false,
+                len: text.len(),
+            };
+            readiness.datagram(&d, &mut Vec::new());
+        };
+        say(&mut readiness, &format!("MAINPID={me}"));
+        say(&mut readiness, &format!("MAINPID={other_pid}"));
+        assert_eq!(readiness.main_pids, HashMap::from([(other_pid, group)]));
+        say(&mut readiness, &format!("MAINPID={group}"));
+        assert!(readiness.main_pids.is_empty(), "{:?}", readiness.main_pids);
+        let _ = other.kill();
+        let _ = other.wait();
     }
 }
