@@ -588,7 +588,7 @@ mod tests {
         readiness
             .notify
             .insert(group, Name::new("web").expect("a name"));
-        let mut say = |readiness: &mut Readiness, text: &str| {
+        let say = |readiness: &mut Readiness, text: &str| {
             readiness.buf[..text.len()].copy_from_slice(text.as_bytes());
             let d = Datagram {
                 pid: Some(me),
