@@ -234,20 +234,20 @@ impl Shell {
     fn first_scan(&mut self) {
         let now = Instant::now();
         let mut held = self.holds.load();
-        // Each name a STOP or a START named, with its type and file.
-        let mut from_messages = std::collections::BTreeMap::new();
+        // Each STOP and START, in order: its name, type and file.
+        let mut from_messages = Vec::new();
         let mut later = Vec::new();
         for pending in self.messages.take() {
             let file = pending.path.display().to_string();
             match Message::parse(&pending.bytes) {
                 Ok(Message::Stop { name }) => {
                     tracing::info!("message {file}: STOP {name}");
-                    from_messages.insert(name.clone(), ("STOP", file));
+                    from_messages.push((name.clone(), "STOP", file));
                     held.insert(name);
                 }
                 Ok(Message::Start { name }) => {
                     tracing::info!("message {file}: START {name}");
-                    from_messages.insert(name.clone(), ("START", file));
+                    from_messages.push((name.clone(), "START", file));
                     held.remove(&name);
                 }
                 Ok(_) | Err(_) => later.push(pending),
@@ -259,11 +259,11 @@ impl Shell {
             messages: false,
         });
         for name in self.monitor.forget_unconfigured(now) {
-            if !from_messages.contains_key(&name) {
+            if !from_messages.iter().any(|(n, ..)| *n == name) {
                 tracing::info!(name = %name, "held, but no longer configured; hold dropped");
             }
         }
-        for (name, (kind, file)) in from_messages {
+        for (name, kind, file) in from_messages {
             if !self.monitor.is_configured(&name) {
                 let problem = format!("{kind}: no configured process named {:?}", name.as_str());
                 tracing::warn!("message {file}: {problem}; deleted");

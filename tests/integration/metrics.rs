@@ -396,16 +396,17 @@ fn head_and_a_query_get_the_page_other_paths_404_other_methods_405_on_ipv6() {
     // A name the label value must escape.
     let odd = "q\"u\\o";
     c.add_sh(odd, "exec sleep 1000");
-    // A STOP waiting when the monitor starts counts too.
+    // The STOPs waiting when the monitor starts count too, each of them.
     c.add_sh("kept", "exec sleep 1000");
     c.send("001Message.1", r#"{"type": "STOP", "name": "kept"}"#);
+    c.send("002Message.1", r#"{"type": "STOP", "name": "kept"}"#);
     let (_m, addr) = monitor_on(&c, "[::1]:0", &[]);
     assert!(addr.is_ipv6(), "{addr}");
     let page = scrape_until(addr, "the odd name up", |s| {
         s.of("ncolony_process_up", odd) == Some(1.0)
     });
     assert_eq!(page.state("kept"), "held");
-    assert_eq!(page.messages("STOP"), Some(1.0));
+    assert_eq!(page.messages("STOP"), Some(2.0));
 
     let head = request(addr, b"HEAD /metrics HTTP/1.1\r\nHost: test\r\n\r\n");
     assert_eq!(head.status(), "200", "{}", head.head);
