@@ -54,6 +54,13 @@ pub(super) fn parse(map: &Map<String, Value>, problems: &mut Vec<String>) -> Opt
             problems.push("\"log.path\" contains a NUL byte".to_owned());
             None
         }
+        // A relative path stays under --log-dir.
+        Some(Value::String(s)) if !s.starts_with('/') && s.split('/').any(|c| c == "..") => {
+            problems.push(format!(
+                "\"log.path\" {s:?}: a relative path must stay in --log-dir (no \"..\")"
+            ));
+            None
+        }
         Some(Value::String(s)) => Some(s.clone()),
         Some(other) => {
             problems.push(format!(
@@ -215,6 +222,12 @@ mod tests {
         assert_eq!(
             problems(r#"{"log": {"path": ""}}"#),
             ["\"log.path\" must not be empty"]
+        );
+        assert_eq!(
+            problems(r#"{"log": {"path": "web/../../x.log"}}"#),
+            [
+                "\"log.path\" \"web/../../x.log\": a relative path must stay in --log-dir (no \"..\")"
+            ]
         );
         assert_eq!(
             problems(r#"{"log": {"pth": "/x", "max": 3}}"#),
