@@ -280,6 +280,15 @@ impl SdNotify {
 mod tests {
     use super::*;
 
+    /// Runs `test` on a runtime with I/O, as the monitor's loop is.
+    fn on_runtime(test: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime")
+            .block_on(test);
+    }
+
     #[test]
     fn datagrams_are_parsed_in_order_skipping_what_is_not_used() {
         assert_eq!(
@@ -312,11 +321,7 @@ mod tests {
 
     #[test]
     fn a_relative_state_directory_still_gives_an_absolute_address() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
+        on_runtime(async {
             let dir = tempfile::tempdir().expect("temp dir");
             let cwd = std::env::current_dir().expect("cwd");
             let up = "../".repeat(cwd.components().count() - 1);
@@ -329,11 +334,7 @@ mod tests {
 
     #[test]
     fn a_dead_socket_is_replaced_and_a_live_one_left_alone() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
+        on_runtime(async {
             let dir = tempfile::tempdir().expect("temp dir");
             let first = NotifySocket::bind(dir.path()).expect("bind");
             let error = NotifySocket::bind(dir.path()).err().map(|e| e.kind());
@@ -351,11 +352,7 @@ mod tests {
     #[test]
     fn passed_fds_are_all_closed_however_many() {
         use nix::sys::socket::{ControlMessage, sendmsg};
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
+        on_runtime(async {
             let dir = tempfile::tempdir().expect("temp dir");
             let socket = NotifySocket::bind(dir.path()).expect("bind");
             let client = UnixDatagram::unbound().expect("client");
@@ -401,11 +398,7 @@ mod tests {
 
     #[test]
     fn a_datagram_carries_its_senders_pid_and_is_truncated_past_the_bound() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
+        on_runtime(async {
             let dir = tempfile::tempdir().expect("temp dir");
             let socket = NotifySocket::bind(dir.path()).expect("bind");
             let client = UnixDatagram::unbound().expect("client");
@@ -426,11 +419,7 @@ mod tests {
 
     #[test]
     fn a_long_state_directory_falls_back_to_an_abstract_socket() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .expect("runtime");
-        rt.block_on(async {
+        on_runtime(async {
             let dir = tempfile::tempdir().expect("temp dir");
             let deep = dir.path().join("d".repeat(120));
             std::fs::create_dir(&deep).expect("mkdir");

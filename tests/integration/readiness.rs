@@ -110,6 +110,17 @@ fn stays_not_ready(c: &Colony, name: &str) {
     );
 }
 
+/// `name` runs and is not ready until `go` exists; then it is.
+fn ready_once_touched(c: &Colony, name: &str, go: &Path) {
+    stays_not_ready(c, name);
+    touch(go);
+    assert!(
+        wait_until(WAIT, || is_ready(c, name)),
+        "{}",
+        process(c, name)
+    );
+}
+
 #[test]
 fn a_raw_sd_notify_datagram_makes_a_process_ready_and_its_status_text_shows() {
     let c = Colony::new();
@@ -163,13 +174,7 @@ fn systemd_notify_ready_works_unchanged() {
         &json!({"args": ["/bin/sh", "-c", script], "ready": {"notify": true}}),
     );
     let _m = c.monitor(&[]);
-    stays_not_ready(&c, "web");
-    touch(&go);
-    assert!(
-        wait_until(WAIT, || is_ready(&c, "web")),
-        "{}",
-        process(&c, "web")
-    );
+    ready_once_touched(&c, "web", &go);
     assert_eq!(process(&c, "web")["status_text"], "all good");
 }
 
@@ -233,13 +238,7 @@ fn an_s6_notification_fd_newline_makes_a_process_ready() {
         &json!({"args": ["/bin/sh", "-c", script], "ready": {"fd": 3}}),
     );
     let _m = c.monitor(&[]);
-    stays_not_ready(&c, "s6");
-    touch(&go);
-    assert!(
-        wait_until(WAIT, || is_ready(&c, "s6")),
-        "{}",
-        process(&c, "s6")
-    );
+    ready_once_touched(&c, "s6", &go);
 }
 
 #[test]
@@ -262,13 +261,7 @@ fn a_tcp_listener_that_opens_late_makes_a_process_ready() {
                 "ready": {"tcp": format!("127.0.0.1:{port}"), "period": 0.1}}),
     );
     let _m = c.monitor(&[]);
-    stays_not_ready(&c, "tcp");
-    touch(&go);
-    assert!(
-        wait_until(WAIT, || is_ready(&c, "tcp")),
-        "{}",
-        process(&c, "tcp")
-    );
+    ready_once_touched(&c, "tcp", &go);
 }
 
 #[test]
@@ -287,13 +280,7 @@ fn an_http_server_that_opens_late_makes_a_process_ready() {
                 "ready": {"http": format!("http://127.0.0.1:{port}/"), "period": 0.1}}),
     );
     let _m = c.monitor(&[]);
-    stays_not_ready(&c, "http");
-    touch(&go);
-    assert!(
-        wait_until(WAIT, || is_ready(&c, "http")),
-        "{}",
-        process(&c, "http")
-    );
+    ready_once_touched(&c, "http", &go);
 }
 
 #[test]
@@ -307,13 +294,7 @@ fn a_file_that_appears_makes_a_process_ready() {
                 "ready": {"file": flag.display().to_string(), "period": 0.1}}),
     );
     let _m = c.monitor(&[]);
-    stays_not_ready(&c, "file");
-    touch(&flag);
-    assert!(
-        wait_until(WAIT, || is_ready(&c, "file")),
-        "{}",
-        process(&c, "file")
-    );
+    ready_once_touched(&c, "file", &flag);
 }
 
 #[test]
@@ -330,13 +311,7 @@ fn an_exec_check_runs_with_the_process_settings_and_is_reaped_as_a_probe() {
                 "ready": {"exec": ["/bin/sh", "-c", check], "period": 0.1}}),
     );
     let m = c.monitor(&[]);
-    stays_not_ready(&c, "exec");
-    touch(&flag);
-    assert!(
-        wait_until(WAIT, || is_ready(&c, "exec")),
-        "{}",
-        process(&c, "exec")
-    );
+    ready_once_touched(&c, "exec", &flag);
     let log = m.log();
     assert!(
         !log.contains("adopted orphan"),
