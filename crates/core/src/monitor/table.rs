@@ -931,6 +931,23 @@ impl Ctx<'_> {
                 health,
             };
         }
+        match self.mode {
+            Mode::Running => {}
+            // Still running in a shutdown, it waits its turn (its
+            // dependents stop first): its stop comes then, not now.
+            Mode::ShuttingDown | Mode::Done => {
+                return Proc::Running {
+                    pid,
+                    since,
+                    delay,
+                    spec,
+                    health: Health {
+                        deadline: None,
+                        ..health
+                    },
+                };
+            }
+        }
         let lived = if health.ready {
             let secs = spec.order.watchdog.map_or(0.0, |d| d.as_secs_f64());
             tracing::warn!(

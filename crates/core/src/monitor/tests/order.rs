@@ -825,3 +825,19 @@ fn stopping_before_ready_keeps_the_ready_timeout() {
     assert_eq!(spawns(&h.advance(SEC)), ["db"]);
     assert_eq!(spawns(&h.ready("db")), ["web"]);
 }
+
+#[test]
+fn a_dependency_waiting_its_turn_in_a_shutdown_is_not_stopped_by_its_watchdog() {
+    let mut h = Harness::new();
+    h.feed(conf("db", r#", "ready": {"notify": true}, "watchdog": 2"#));
+    h.ready("db");
+    h.feed(conf("web", &after(&["db"])));
+    let (db, web) = (h.pid("db"), h.pid("web"));
+    let acts = h.feed(Input::Shutdown);
+    assert_eq!(signals(&acts), [(web, Sig::Term)]);
+    // web takes its time; db's pings stop, as it waits its turn.
+    let acts = h.advance(Duration::from_secs(3));
+    assert!(signals(&acts).is_empty(), "{acts:?}");
+    assert_eq!(signals(&h.exit(web)), [(db, Sig::Term)]);
+    assert_eq!(exits(&h.exit(db)), [0]);
+}
