@@ -69,13 +69,7 @@ impl Drop for Held {
 /// A monitor on `c` with stderr on a pipe, restarting at once any child
 /// that lived 0.1 s.
 fn monitor(c: &Colony) -> (Held, PipeReader) {
-    let mut cmd = ncolony();
-    cmd.arg("monitor")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .args(["--frequency", "600", "--threshold", "0.1"]);
+    let cmd = c.monitor_command(&["--frequency", "600", "--threshold", "0.1"]);
     let (mut held, reader) = Held::spawn(cmd);
     for name in ["chatty", "crasher", "late"] {
         held.pid_files.push(c.work.join(format!("{name}.pids")));

@@ -20,14 +20,8 @@ fn colony() -> Colony {
 /// Runs the monitor with `extra` arguments (and `env`) until `w`'s line has
 /// been relayed and the monitor has stopped on SIGTERM; its whole log.
 fn run_until_line(c: &Colony, extra: &[&str], env: &[(&str, &str)], child_line: &str) -> String {
-    let mut cmd = ncolony();
-    cmd.arg("monitor")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .args(extra)
-        .env_remove("NCOLONY_LOG_FORMAT");
+    let mut cmd = c.monitor_command(extra);
+    cmd.env_remove("NCOLONY_LOG_FORMAT");
     for (key, value) in env {
         cmd.env(key, value);
     }

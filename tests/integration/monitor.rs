@@ -711,13 +711,7 @@ fn chatty_children_do_not_stall_the_monitor() {
     let c = Colony::new();
     c.add_sh("chatty", "yes 'a line of chatter that goes on and on'");
     c.add_sh("quiet", &c.pid_recorder("quiet"));
-    let mut cmd = ncolony();
-    cmd.arg("monitor")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .args(["--frequency", "600", "--threshold", "0"]);
+    let cmd = c.monitor_command(&["--frequency", "600", "--threshold", "0"]);
     // Discard the flood: this test is about the loop staying responsive.
     let mut m = Monitor::spawn(cmd);
     let first = c.wait_pids("quiet", 1);

@@ -467,13 +467,8 @@ fn the_monitor_tells_its_own_notify_socket_when_the_colony_is_ready_and_stopping
         "plain",
         &json!({"args": ["/bin/sleep", "1000"], "env_inherit": ["NOTIFY_SOCKET"]}),
     );
-    let mut cmd = ncolony();
-    cmd.arg("monitor")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .env("NOTIFY_SOCKET", &sd);
+    let mut cmd = c.monitor_command(&[]);
+    cmd.env("NOTIFY_SOCKET", &sd);
     let mut m = Monitor::spawn(cmd);
     let mut got: Vec<String> = Vec::new();
     let read = |got: &mut Vec<String>| {
@@ -546,13 +541,8 @@ fn an_essential_end_tells_the_manager_stopping_and_never_ready_after() {
         "task",
         &json!({"args": ["/bin/sh", "-c", "sleep 0.3"], "restart": "never", "essential": true}),
     );
-    let mut cmd = ncolony();
-    cmd.arg("monitor")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .env("NOTIFY_SOCKET", &sd);
+    let mut cmd = c.monitor_command(&[]);
+    cmd.env("NOTIFY_SOCKET", &sd);
     let mut m = Monitor::spawn(cmd);
     assert_eq!(m.wait_exit(WAIT), Some(Some(0)), "{}", m.log());
     let mut got: Vec<String> = Vec::new();
@@ -576,13 +566,8 @@ fn an_empty_colony_under_a_manager_is_ready_at_once() {
     manager
         .set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
-    let mut cmd = ncolony();
-    cmd.arg("monitor")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--messages")
-        .arg(&c.messages)
-        .env("NOTIFY_SOCKET", &sd);
+    let mut cmd = c.monitor_command(&[]);
+    cmd.env("NOTIFY_SOCKET", &sd);
     let _m = Monitor::spawn(cmd);
     let mut buf = [0u8; 4096];
     assert!(wait_until(WAIT, || manager

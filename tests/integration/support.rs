@@ -182,6 +182,12 @@ impl Colony {
 
     /// Starts `ncolony monitor` on this colony with `extra` arguments.
     pub fn monitor(&self, extra: &[&str]) -> Monitor {
+        Monitor::spawn(self.monitor_command(extra))
+    }
+
+    /// `ncolony monitor --config C --messages M EXTRA...`, for a test that
+    /// sets more (the environment) or runs it its own way.
+    pub fn monitor_command(&self, extra: &[&str]) -> Command {
         let mut cmd = ncolony();
         cmd.arg("monitor")
             .arg("--config")
@@ -189,7 +195,7 @@ impl Colony {
             .arg("--messages")
             .arg(&self.messages)
             .args(extra);
-        Monitor::spawn(cmd)
+        cmd
     }
 }
 
