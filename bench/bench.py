@@ -67,6 +67,16 @@ def wait(cond, timeout):
     return False
 
 
+def stop(mon, tmp):
+    """Stops the monitor (SIGTERM, SIGKILL after 60 s) and removes its colony."""
+    mon.send_signal(signal.SIGTERM)
+    try:
+        mon.wait(60)
+    except subprocess.TimeoutExpired:
+        mon.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def proc_cpu(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -139,12 +149,7 @@ def bench(binary, n, idle, samples):
         time.sleep(idle)
         print(f"N={n}: idle CPU over {idle} s: {proc_cpu(mon.pid) - c0:.3f} s")
     finally:
-        mon.send_signal(signal.SIGTERM)
-        try:
-            mon.wait(60)
-        except subprocess.TimeoutExpired:
-            mon.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop(mon, tmp)
 
 
 def storm(binary, n, seconds):
@@ -190,12 +195,7 @@ def storm(binary, n, seconds):
               f"status.json rewritten {writes / took:.1f}/s (sampled every 10 ms); "
               f"journal {grown / took / 1024:.1f} KiB/s")
     finally:
-        mon.send_signal(signal.SIGTERM)
-        try:
-            mon.wait(60)
-        except subprocess.TimeoutExpired:
-            mon.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+        stop(mon, tmp)
 
 
 LINE = b"x" * 79 + b"\n"
@@ -256,12 +256,7 @@ class Colony:
             return b""
 
     def close(self):
-        self.mon.send_signal(signal.SIGTERM)
-        try:
-            self.mon.wait(60)
-        except subprocess.TimeoutExpired:
-            self.mon.kill()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        stop(self.mon, self.tmp)
 
 
 def spawned_at(colony, name):
