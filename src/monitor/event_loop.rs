@@ -305,20 +305,24 @@ impl Shell {
         self.journal.flush();
         if self.monitor.take_changed() {
             self.status.changed();
-            if let Some(systemd) = &mut self.systemd {
-                // An essential process's end shuts down from within the core.
-                if self.monitor.is_shutting_down() {
-                    systemd.stopping();
-                }
-                systemd.update(&self.monitor.view());
-            }
+        }
+        if let Some(systemd) = &mut self.systemd
+            && self.monitor.is_shutting_down()
+        {
+            // Also when an essential process's end shut down from within the core.
+            systemd.stopping();
         }
         let (monitor, metrics, log_bytes) = (&self.monitor, &self.metrics, &self.log_bytes);
-        // The metrics' snapshot is taken with the status file's, coalesced alike.
+        let systemd = &mut self.systemd;
+        // One view for the status file, the metrics and the service
+        // manager, taken when the status file is due (coalesced).
         self.status.save(|| {
             let view = monitor.view();
             if let Some(metrics) = metrics {
                 metrics.publish(&clocks, &view, log_bytes);
+            }
+            if let Some(systemd) = systemd {
+                systemd.update(&view);
             }
             view
         });
